@@ -1,0 +1,37 @@
+// What route handlers can reach: the modules, wired once by `tanpu serve`.
+#pragma once
+
+#include "core/time.h"
+#include "http/router.h"
+
+namespace tanpu::store {
+class Store;
+}
+namespace tanpu::ledger {
+class Ledger;
+}
+namespace tanpu::members {
+class Members;
+}
+
+namespace tanpu::http {
+
+class Metrics;
+
+struct App {
+  store::Store& store;
+  ledger::Ledger& ledger;
+  members::Members& members;
+  Metrics& metrics;
+  const Clock& clock;
+};
+
+// One routes file per module; each adds its routes to the router.
+void add_system_routes(Router& router, App& app);   // /healthz, /metrics, /v1/openapi.json
+void add_ledger_routes(Router& router, App& app);   // /v1/accounts…, /v1/transfers…
+void add_member_routes(Router& router, App& app);   // /v1/members, /v1/sessions, /v1/me…
+
+// All of the above.
+void add_all_routes(Router& router, App& app);
+
+}  // namespace tanpu::http

@@ -1,0 +1,36 @@
+// Routes: method + pattern ("/v1/transfers/{id}") → handler. Every route added here must be in
+// docs/openapi.json; a test enforces it.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/message.h"
+
+namespace tanpu::http {
+
+using Handler = std::function<Response(Request&)>;
+
+struct Route {
+  std::string method;
+  std::string pattern;  // OpenAPI path syntax
+  Handler handler;
+};
+
+class Router {
+ public:
+  void add(std::string method, std::string pattern, Handler handler);
+
+  // Finds the route for method+path and fills request.path_params. If the path exists with another
+  // method, *method_not_allowed is set. nullptr if none.
+  const Route* match(Request& request, bool* method_not_allowed) const;
+
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  std::vector<Route> routes_;
+};
+
+}  // namespace tanpu::http

@@ -1,0 +1,86 @@
+// The double-entry ledger. All balance changes in tanpu are transfers between accounts.
+//
+// Two ways in:
+//  * inside a caller's write transaction (a Store::write job): create_accounts / create_transfers,
+//    so a module can post transfers atomically with its own rows (an order and its hold, a batch of
+//    behaviour records and their credits);
+//  * submit(): from anywhere; concurrent submissions are coalesced into ledger batches of up to
+//    limits::transfers_per_batch_max and committed together (group commit).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "core/time.h"
+#include "ledger/types.h"
+#include "store/migrate.h"
+#include "store/store.h"
+
+namespace tanpu::ledger {
+
+// The ledger's tables (module "ledger").
+std::span<const store::Migration> migrations();
+
+// Ids of the platform accounts, created by the ledger's first migration.
+inline constexpr std::int64_t kPlatformPointsAccount = 1;   // issues points; hot
+inline constexpr std::int64_t kPlatformCo2eAccount = 2;     // issues reductions; hot
+
+struct BatchResult {
+  std::vector<TransferStatus> statuses;  // one per transfer, in order
+  std::int64_t batch_seq = 0;            // the chain link written (0 if nothing applied)
+};
+
+struct TransferPage {
+  std::vector<Transfer> transfers;  // newest first
+  std::string next_cursor;          // empty when there is nothing more
+};
+
+class Ledger {
+ public:
+  Ledger(store::Store& store, const Clock& clock);
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Creates accounts inside the caller's transaction; returns their ids in order.
+  Result<std::vector<std::int64_t>> create_accounts(store::Connection& conn,
+                                                    std::span<const NewAccount> accounts);
+
+  // Applies transfers inside the caller's transaction as one ledger batch (one hash-chain link).
+  // Each transfer gets a status; failed ones change nothing; a failed linked chain changes nothing.
+  // Returns an error only for operating failures (the database), never for a refused transfer.
+  Result<BatchResult> create_transfers(store::Connection& conn, std::span<Transfer> transfers);
+
+  // Submits transfers from outside any transaction; they are coalesced with concurrent submissions
+  // into one batch and committed durably before this returns. At most transfers_per_request_max.
+  Result<std::vector<TransferStatus>> submit(std::span<const Transfer> transfers);
+
+  // Voids pending transfers whose timeout has passed (each void is itself a transfer, flag expired).
+  // Returns how many expired. Run by the scheduler and by tests.
+  Result<std::int64_t> expire_pending(std::int64_t now_us, std::size_t max = 10'000);
+
+  // Reads.
+  Result<Account> lookup_account(store::Connection& conn, std::int64_t id);
+  Result<Account> lookup_account(std::int64_t id);
+  Result<Transfer> lookup_transfer(Id128 id);
+  // Transfers that debit or credit any of account_ids (at most 8), newest first.
+  // cursor: empty for the first page, else next_cursor of the previous page (opaque to callers).
+  // Errors: invalid_cursor.
+  Result<TransferPage> list_transfers(std::span<const std::int64_t> account_ids,
+                                      std::string_view cursor, std::size_t limit);
+
+  store::Store& store() { return store_; }
+  const Clock& clock() const { return clock_; }
+
+ private:
+  struct Coalescer;
+  store::Store& store_;
+  const Clock& clock_;
+  std::unique_ptr<Coalescer> coalescer_;
+};
+
+}  // namespace tanpu::ledger

@@ -1,0 +1,97 @@
+// One database connection, engine-neutral. Modules write SQL with `?` placeholders; the PostgreSQL
+// engine rewrites them to $1..$n. Statements are prepared once per connection and cached by text.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/result.h"
+
+namespace tanpu::store {
+
+enum class Dialect { sqlite, postgres };
+
+using Bytes = std::vector<std::uint8_t>;
+
+// A bound parameter. Borrowed: the referenced text or bytes must outlive the call.
+using Param = std::variant<std::nullptr_t, std::int64_t, std::string_view, std::span<const std::uint8_t>>;
+
+// A fully read result set. Cells are addressed by (row, column); columns in SELECT order.
+class Rows {
+ public:
+  std::size_t size() const { return columns_ == 0 ? 0 : cells_.size() / columns_; }
+  bool empty() const { return size() == 0; }
+  std::size_t columns() const { return columns_; }
+  bool is_null(std::size_t row, std::size_t col) const;
+  // The cell as int64 (TANPU_ASSERTs that it is an integer and not null).
+  std::int64_t i64(std::size_t row, std::size_t col) const;
+  std::string_view text(std::size_t row, std::size_t col) const;
+  std::span<const std::uint8_t> blob(std::size_t row, std::size_t col) const;
+
+  // Builders, for the engines.
+  void set_columns(std::size_t n) { columns_ = n; }
+  void push_null();
+  void push_i64(std::int64_t v);
+  void push_text(std::string_view v);
+  void push_blob(std::span<const std::uint8_t> v);
+
+ private:
+  enum class Type : std::uint8_t { null, i64, text, blob };
+  struct Cell {
+    Type type;
+    std::int64_t value;  // integer value, or offset into buffer_
+    std::size_t size;    // text/blob length
+  };
+  const Cell& at(std::size_t row, std::size_t col) const;
+  std::size_t columns_ = 0;
+  std::vector<Cell> cells_;
+  std::string buffer_;
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual Dialect dialect() const = 0;
+
+  // Runs one statement and returns all its rows.
+  virtual Result<Rows> query(std::string_view sql, std::span<const Param> params) = 0;
+  Result<Rows> query(std::string_view sql, std::initializer_list<Param> params = {}) {
+    return query(sql, std::span<const Param>(params.begin(), params.size()));
+  }
+
+  // Runs one statement and returns the number of rows it changed.
+  virtual Result<std::int64_t> exec(std::string_view sql, std::span<const Param> params) = 0;
+  Result<std::int64_t> exec(std::string_view sql, std::initializer_list<Param> params = {}) {
+    return exec(sql, std::span<const Param>(params.begin(), params.size()));
+  }
+
+  // Runs several ;-separated statements without parameters (migrations, DDL).
+  virtual Result<void> exec_script(std::string_view sql) = 0;
+
+  // Appends rows to a table as fast as the engine allows (COPY on PostgreSQL, a cached multi-row
+  // prepared INSERT on SQLite). values is row-major: columns.size() params per row.
+  virtual Result<void> bulk_insert(std::string_view table, std::span<const std::string_view> columns,
+                                   std::span<const Param> values) = 0;
+
+  // Transactions. Savepoints nest inside a transaction.
+  virtual Result<void> begin() = 0;
+  virtual Result<void> commit() = 0;
+  virtual Result<void> rollback() = 0;
+  virtual Result<void> savepoint(std::string_view name) = 0;
+  virtual Result<void> release(std::string_view name) = 0;
+  virtual Result<void> rollback_to(std::string_view name) = 0;
+  virtual bool in_transaction() const = 0;
+};
+
+// Engine error codes that callers may act on. Engines map their native errors to these codes in
+// Error::code; everything else is "db_error".
+inline constexpr std::string_view kUniqueViolation = "unique_violation";
+inline constexpr std::string_view kRetryable = "retryable";  // deadlock / serialization failure / busy
+
+}  // namespace tanpu::store
