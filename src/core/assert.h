@@ -6,14 +6,14 @@ namespace tanpu::detail {
 [[noreturn]] void assert_failed(const char* expr, const char* file, int line, const char* why);
 }
 
-#define TANPU_ASSERT(cond)                                                  \
-  do {                                                                      \
-    if (!(cond)) [[unlikely]]                                               \
-      ::tanpu::detail::assert_failed(#cond, __FILE__, __LINE__, nullptr);   \
+#define TANPU_ASSERT(cond)                                                \
+  do {                                                                    \
+    if (!(cond)) [[unlikely]]                                             \
+      ::tanpu::detail::assert_failed(#cond, __FILE__, __LINE__, nullptr); \
   } while (false)
 
-#define TANPU_ASSERT_MSG(cond, why)                                         \
-  do {                                                                      \
-    if (!(cond)) [[unlikely]]                                               \
-      ::tanpu::detail::assert_failed(#cond, __FILE__, __LINE__, (why));     \
+#define TANPU_ASSERT_MSG(cond, why)                                     \
+  do {                                                                  \
+    if (!(cond)) [[unlikely]]                                           \
+      ::tanpu::detail::assert_failed(#cond, __FILE__, __LINE__, (why)); \
   } while (false)

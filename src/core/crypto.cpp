@@ -14,13 +14,17 @@ Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   TANPU_ASSERT(EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) == 1);
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
 
 void Sha256::update(std::span<const std::uint8_t> bytes) {
   TANPU_ASSERT(EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), bytes.data(), bytes.size()) == 1);
 }
 
-void Sha256::update(std::string_view text) { update(as_bytes(text)); }
+void Sha256::update(std::string_view text) {
+  update(as_bytes(text));
+}
 
 Sha256Digest Sha256::finish() {
   Sha256Digest out{};
@@ -36,7 +40,9 @@ Sha256Digest sha256(std::span<const std::uint8_t> bytes) {
   return h.finish();
 }
 
-Sha256Digest sha256(std::string_view text) { return sha256(as_bytes(text)); }
+Sha256Digest sha256(std::string_view text) {
+  return sha256(as_bytes(text));
+}
 
 Sha256Digest hmac_sha256(std::span<const std::uint8_t> key, std::span<const std::uint8_t> message) {
   Sha256Digest out{};

@@ -50,7 +50,8 @@ Id128 Id128::from_bytes(std::span<const std::uint8_t> bytes16) {
 std::optional<Id128> Id128::parse(std::string_view text) {
   std::string compact;
   if (text.size() == 36) {
-    if (text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-') return std::nullopt;
+    if (text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-')
+      return std::nullopt;
     for (char c : text) {
       if (c != '-') compact.push_back(c);
     }
@@ -68,15 +69,16 @@ std::optional<Id128> Id128::parse(std::string_view text) {
 }
 
 Id128 new_time_ordered_id() {
-  const auto ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const auto ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
   std::array<std::uint8_t, 10> rnd{};
   random_bytes(rnd);
   Id128 id;
   // 48 bits of time, version 7, 12 random bits | variant 10, 62 random bits.
-  id.hi = (ms << 16) | 0x7000ULL | ((static_cast<std::uint64_t>(rnd[0]) << 4 | rnd[1] >> 4) & 0xFFF);
+  id.hi =
+      (ms << 16) | 0x7000ULL | ((static_cast<std::uint64_t>(rnd[0]) << 4 | rnd[1] >> 4) & 0xFFF);
   std::uint64_t low = 0;
   for (std::size_t i = 2; i < 10; ++i) low = (low << 8) | rnd[i];
   id.lo = (low & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;

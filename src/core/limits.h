@@ -7,8 +7,8 @@
 namespace tanpu::limits {
 
 // Ledger
-inline constexpr std::size_t transfers_per_request_max = 8'190;   // one API call
-inline constexpr std::size_t transfers_per_batch_max = 32'768;    // one committed ledger batch
+inline constexpr std::size_t transfers_per_request_max = 8'190;  // one API call
+inline constexpr std::size_t transfers_per_batch_max = 32'768;   // one committed ledger batch
 inline constexpr std::size_t transfer_reference_bytes_max = 128;
 inline constexpr std::int64_t pending_timeout_s_max = 400LL * 24 * 3600;  // about 13 months
 

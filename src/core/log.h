@@ -13,7 +13,8 @@ void set_min_level(Level level);
 bool enabled(Level level);
 
 // Writes {"ts":…,"level":…,"event":…, ...fields} atomically (one write per line).
-void write(Level level, std::string_view event, const nlohmann::json& fields = nlohmann::json::object());
+void write(Level level, std::string_view event,
+           const nlohmann::json& fields = nlohmann::json::object());
 
 inline void info(std::string_view event, const nlohmann::json& f = nlohmann::json::object()) {
   write(Level::info, event, f);

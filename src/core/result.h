@@ -1,4 +1,5 @@
-// Errors as values: every fallible function returns Result<T>; nothing throws across a module boundary.
+// Errors as values: every fallible function returns Result<T>; nothing throws across a module
+// boundary.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,8 @@
 
 namespace tanpu {
 
-// What kind of failure this is. The HTTP layer maps a kind to a status code; modules never see HTTP.
+// What kind of failure this is. The HTTP layer maps a kind to a status code; modules never see
+// HTTP.
 enum class ErrorKind : std::uint8_t {
   invalid,          // the caller sent something wrong (400 / 422)
   unauthenticated,  // no or bad credentials (401)
@@ -36,8 +38,7 @@ using Result = std::expected<T, Error>;
 // Builds the unexpected value of a Result: `return fail(ErrorKind::invalid, "x", "…");`
 inline std::unexpected<Error> fail(ErrorKind kind, std::string code, std::string message,
                                    std::string field = {}) {
-  return std::unexpected<Error>(
-      Error{kind, std::move(code), std::move(message), std::move(field)});
+  return std::unexpected<Error>(Error{kind, std::move(code), std::move(message), std::move(field)});
 }
 
 inline std::unexpected<Error> fail(Error error) {

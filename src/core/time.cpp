@@ -46,7 +46,8 @@ std::optional<std::int64_t> parse_iso8601(std::string_view t) {
       !read_int(t, 11, 2, h) || !read_int(t, 14, 2, mi) || !read_int(t, 17, 2, s))
     return std::nullopt;
   if (h > 23 || mi > 59 || s > 59) return std::nullopt;
-  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
+                           day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
   std::size_t pos = 19;
   std::int64_t frac_us = 0;
@@ -77,8 +78,8 @@ std::optional<std::int64_t> parse_iso8601(std::string_view t) {
   }
   if (pos != t.size()) return std::nullopt;
   const auto days_since = sys_days{ymd}.time_since_epoch().count();
-  const std::int64_t secs = static_cast<std::int64_t>(days_since) * 86400 + h * 3600 + mi * 60 + s -
-                            offset_s;
+  const std::int64_t secs =
+      static_cast<std::int64_t>(days_since) * 86400 + h * 3600 + mi * 60 + s - offset_s;
   return secs * 1'000'000 + frac_us;
 }
 

@@ -37,8 +37,8 @@ std::string decimal(std::uint64_t value, int scale) {
 std::string format_mass_mg(std::int64_t mass_mg) {
   const bool negative = mass_mg < 0;
   // Two's complement magnitude without overflow for INT64_MIN.
-  const std::uint64_t mag = negative ? ~static_cast<std::uint64_t>(mass_mg) + 1
-                                     : static_cast<std::uint64_t>(mass_mg);
+  const std::uint64_t mag =
+      negative ? ~static_cast<std::uint64_t>(mass_mg) + 1 : static_cast<std::uint64_t>(mass_mg);
   std::string text;
   if (mag >= 1'000'000'000ULL) {
     text = decimal(mag, 9) + " t";

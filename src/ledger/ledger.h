@@ -9,13 +9,16 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/result.h"
 #include "core/time.h"
+#include "ledger/repository.h"
 #include "ledger/types.h"
 #include "store/migrate.h"
 #include "store/store.h"
@@ -26,12 +29,12 @@ namespace tanpu::ledger {
 std::span<const store::Migration> migrations();
 
 // Ids of the platform accounts, created by the ledger's first migration.
-inline constexpr std::int64_t kPlatformPointsAccount = 1;   // issues points; hot
-inline constexpr std::int64_t kPlatformCo2eAccount = 2;     // issues reductions; hot
+inline constexpr std::int64_t kPlatformPointsAccount = 1;  // issues points; hot
+inline constexpr std::int64_t kPlatformCo2eAccount = 2;    // issues reductions; hot
 
 struct BatchResult {
   std::vector<TransferStatus> statuses;  // one per transfer, in order
-  std::int64_t batch_seq = 0;            // the chain link written (0 if nothing applied)
+  std::int64_t batch_id = 0;             // the batch written (0 if nothing applied)
 };
 
 struct TransferPage {
@@ -59,8 +62,8 @@ class Ledger {
   // into one batch and committed durably before this returns. At most transfers_per_request_max.
   Result<std::vector<TransferStatus>> submit(std::span<const Transfer> transfers);
 
-  // Voids pending transfers whose timeout has passed (each void is itself a transfer, flag expired).
-  // Returns how many expired. Run by the scheduler and by tests.
+  // Voids pending transfers whose timeout has passed (each void is itself a transfer, flag
+  // expired). Returns how many expired. Run by the scheduler and by tests.
   Result<std::int64_t> expire_pending(std::int64_t now_us, std::size_t max = 10'000);
 
   // Reads.
@@ -73,13 +76,20 @@ class Ledger {
   Result<TransferPage> list_transfers(std::span<const std::int64_t> account_ids,
                                       std::string_view cursor, std::size_t limit);
 
+  // Folds the hot accounts' per-batch deltas into their rows. Returns delta rows folded.
+  Result<std::int64_t> compact_hot_accounts();
+
   store::Store& store() { return store_; }
   const Clock& clock() const { return clock_; }
 
  private:
   struct Coalescer;
+  Result<BatchResult> apply(store::Connection& conn, std::span<Transfer> transfers,
+                            bool allow_expired);
+  void coalesce_loop();
   store::Store& store_;
   const Clock& clock_;
+  std::unique_ptr<AccountCache> cache_;
   std::unique_ptr<Coalescer> coalescer_;
 };
 

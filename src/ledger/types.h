@@ -21,8 +21,9 @@ inline constexpr std::uint32_t debits_must_not_exceed_credits = 1U << 0;
 // Sinks such as retirement: nothing is ever debited from them.
 inline constexpr std::uint32_t credit_only = 1U << 1;
 // Platform issuance accounts, one side of almost every credit. Their balances are not a row that
-// each batch locks: each batch appends its net delta to ledger_hot_deltas and the balance is derived.
-// A hot account can have no balance limit (debits_must_not_exceed_credits is refused with hot).
+// each batch locks: each batch appends its net delta to ledger_hot_deltas and the balance is
+// derived. A hot account can have no balance limit (debits_must_not_exceed_credits is refused with
+// hot).
 inline constexpr std::uint32_t hot = 1U << 2;
 inline constexpr std::uint32_t all = debits_must_not_exceed_credits | credit_only | hot;
 }  // namespace account_flags
@@ -67,48 +68,59 @@ inline constexpr std::uint32_t expired = 1U << 4;
 inline constexpr std::uint32_t client_settable = linked | pending | post_pending | void_pending;
 }  // namespace transfer_flags
 
+// Transfer codes (why money moved). Modules add theirs here so codes stay unique.
+namespace codes {
+inline constexpr std::uint32_t pending_expired = 1;  // the void the ledger writes on timeout
+inline constexpr std::uint32_t operator_adjustment = 2;
+inline constexpr std::uint32_t behaviour_credit = 100;
+inline constexpr std::uint32_t bench = 9000;
+}  // namespace codes
+
 struct Transfer {
   Id128 id;                           // client-generated, unique; the idempotency key
   std::int64_t debit_account_id = 0;  // for post/void: may be 0 (taken from the pending transfer)
   std::int64_t credit_account_id = 0;
-  std::int64_t amount = 0;            // > 0; for post: 0 means the whole pending amount
-  Id128 pending_id;                   // for post/void: the pending transfer
-  std::int64_t timeout_s = 0;         // for pending: seconds until it expires (0 = never)
-  std::uint32_t code = 0;             // why (e.g. 1 = behaviour credit); > 0
+  std::int64_t amount = 0;     // > 0; for post: 0 means the whole pending amount
+  Id128 pending_id;            // for post/void: the pending transfer
+  std::int64_t timeout_s = 0;  // for pending: seconds until it expires (0 = never)
+  std::uint32_t code = 0;      // why (e.g. 1 = behaviour credit); > 0
   std::uint32_t flags = 0;
-  std::string reference;              // what it is about ("behaviour:…", "order:…"), bounded
-  std::int64_t timestamp_us = 0;      // assigned by the ledger when applied
-  std::int64_t batch_seq = 0;         // assigned by the ledger: the committed batch it belongs to
+  std::string reference;          // what it is about ("behaviour:…", "order:…"), bounded
+  std::int64_t timestamp_us = 0;  // assigned by the ledger when applied
+  std::int64_t seq = 0;           // assigned by the ledger: batch id << 20 | position in batch
 };
 
 // Outcome of one transfer in a request, in the order given.
 enum class TransferStatus : std::uint8_t {
   ok,
-  exists,                     // same id, same content: applied before, nothing done now
-  conflict,                   // same id, other content
-  linked_event_failed,        // another transfer of its linked chain failed
-  linked_chain_open,          // the last transfer of the request has the linked flag
-  invalid_id,                 // id is zero
-  invalid_flags,              // unknown or contradictory flags
-  invalid_code,               // code is 0
+  exists,               // same id, same content: applied before, nothing done now
+  conflict,             // same id, other content
+  linked_event_failed,  // another transfer of its linked chain failed
+  linked_chain_open,    // the last transfer of the request has the linked flag
+  invalid_id,           // id is zero
+  invalid_flags,        // unknown or contradictory flags
+  invalid_code,         // code is 0
   amount_must_be_positive,
   reference_too_long,
   accounts_must_differ,
   debit_account_not_found,
   credit_account_not_found,
-  currency_mismatch,          // the two accounts hold different currencies
-  exceeds_credits,            // the debit account would go below zero
+  currency_mismatch,  // the two accounts hold different currencies
+  exceeds_credits,    // the debit account would go below zero
   debit_account_credit_only,
-  overflow,                   // a balance would pass int64
+  overflow,  // a balance would pass int64
   timeout_out_of_range,
   timeout_without_pending,
   pending_not_found,
-  pending_not_pending,        // pending_id names a transfer that is not a pending one
+  pending_not_pending,  // pending_id names a transfer that is not a pending one
   pending_already_posted,
   pending_already_voided,
   pending_expired,
   post_amount_exceeds_pending,
   pending_accounts_mismatch,  // post/void named accounts other than the pending transfer's
+  pending_id_must_be_zero,    // only post/void name a pending transfer
+  pending_id_required,        // post/void without pending_id
+  amount_must_match_pending,  // a void names an amount other than 0 or the pending amount
 };
 
 std::string_view to_string(TransferStatus s);

@@ -1,0 +1,165 @@
+#include "cli/config.h"
+
+#include <charconv>
+#include <filesystem>
+
+#include <toml++/toml.h>
+
+namespace tanpu::cli {
+namespace {
+
+struct Binding {
+  const char* flag;
+  const char* env;
+  const char* toml_key;
+  const char* help;
+};
+
+// One table so the flag, the variable and the file key of a setting can never drift apart.
+constexpr Binding kDatabase{"--database", "TANPU_DATABASE_URL", "database_url",
+                            "sqlite:PATH or postgresql://… (default sqlite:var/tanpu.db)"};
+constexpr Binding kLogLevel{"--log-level", "TANPU_LOG_LEVEL", "log_level",
+                            "debug|info|warn|error (default info)"};
+constexpr Binding kListen{"--listen", "TANPU_LISTEN", "listen",
+                          "HOST:PORT to serve on (default 127.0.0.1:8080)"};
+constexpr Binding kKeyFile{"--secret-key-file", "TANPU_SECRET_KEY_FILE", "secret_key_file",
+                           "file with the keys that encrypt personal data (created if missing)"};
+constexpr Binding kIo{"--io-threads", "TANPU_IO_THREADS", "io_threads", "network threads (2)"};
+constexpr Binding kWorkers{"--worker-threads", "TANPU_WORKER_THREADS", "worker_threads",
+                           "request handler threads (32)"};
+constexpr Binding kReadConns{"--read-connections", "TANPU_READ_CONNECTIONS", "read_connections",
+                             "database connections for reads (8)"};
+constexpr Binding kSessionTtl{"--session-ttl-s", "TANPU_SESSION_TTL_S", "session_ttl_s",
+                              "seconds a login session lasts (2592000)"};
+constexpr Binding kExpiry{"--expiry-interval-s", "TANPU_EXPIRY_INTERVAL_S", "expiry_interval_s",
+                          "seconds between scans for timed-out pending transfers (5)"};
+
+template <class T>
+void bind(CLI::App& app, const Binding& b, T& target) {
+  app.add_option(b.flag, target, b.help)->envname(b.env);
+}
+
+const Binding* all_bindings[] = {&kDatabase, &kLogLevel,  &kListen,     &kKeyFile, &kIo,
+                                 &kWorkers,  &kReadConns, &kSessionTtl, &kExpiry};
+
+Result<void> apply_file_value(const toml::node& node, const Binding& b, Config& c) {
+  const std::string key = b.toml_key;
+  auto want_string = [&](std::string& out) -> Result<void> {
+    if (auto v = node.value<std::string>()) {
+      out = *v;
+      return {};
+    }
+    return fail(ErrorKind::invalid, "config_wrong_type", key + " must be a string", key);
+  };
+  auto want_int = [&](std::int64_t& out) -> Result<void> {
+    if (auto v = node.value<std::int64_t>()) {
+      out = *v;
+      return {};
+    }
+    return fail(ErrorKind::invalid, "config_wrong_type", key + " must be an integer", key);
+  };
+  if (&b == &kDatabase) return want_string(c.database_url);
+  if (&b == &kLogLevel) return want_string(c.log_level);
+  if (&b == &kListen) return want_string(c.listen);
+  if (&b == &kKeyFile) return want_string(c.secret_key_file);
+  if (&b == &kIo) return want_int(c.io_threads);
+  if (&b == &kWorkers) return want_int(c.worker_threads);
+  if (&b == &kReadConns) return want_int(c.read_connections);
+  if (&b == &kSessionTtl) return want_int(c.session_ttl_s);
+  return want_int(c.expiry_interval_s);
+}
+
+Result<void> load_file(const CLI::App& app, Config& config, const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return fail(ErrorKind::invalid, "config_parse_error",
+                path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
+                    ": " + std::string(e.description()));
+  }
+  for (const auto& [key, node] : table) {
+    const Binding* found = nullptr;
+    for (const Binding* b : all_bindings) {
+      if (key.str() == b->toml_key) found = b;
+    }
+    if (found == nullptr) {
+      return fail(ErrorKind::invalid, "config_unknown_key",
+                  path + ": unknown key '" + std::string(key.str()) + "'", std::string(key.str()));
+    }
+    // A flag or variable given for this setting wins over the file.
+    const CLI::Option* opt = app.get_option_no_throw(found->flag);
+    if (opt != nullptr && opt->count() > 0) continue;
+    if (auto r = apply_file_value(node, *found, config); !r) return r;
+  }
+  return {};
+}
+
+Result<void> validate(const Config& c) {
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+      c.log_level != "error") {
+    return fail(ErrorKind::invalid, "invalid_log_level", "log_level must be debug|info|warn|error",
+                "log_level");
+  }
+  if (auto r = parse_listen(c.listen); !r) return std::unexpected(r.error());
+  auto in_range = [](std::int64_t v, std::int64_t lo, std::int64_t hi) {
+    return v >= lo && v <= hi;
+  };
+  if (!in_range(c.io_threads, 1, 64) || !in_range(c.worker_threads, 1, 1024) ||
+      !in_range(c.read_connections, 1, 256) || !in_range(c.session_ttl_s, 60, 366LL * 24 * 3600) ||
+      !in_range(c.expiry_interval_s, 1, 3600)) {
+    return fail(ErrorKind::invalid, "config_out_of_range",
+                "io_threads 1-64, worker_threads 1-1024, read_connections 1-256, session_ttl_s "
+                "60-31622400, expiry_interval_s 1-3600");
+  }
+  return {};
+}
+
+}  // namespace
+
+void add_common_options(CLI::App& app, Config& config, std::string& config_file) {
+  app.add_option("--config", config_file,
+                 "TOML configuration file (default ./tanpu.toml if present)")
+      ->envname("TANPU_CONFIG");
+  bind(app, kDatabase, config.database_url);
+  bind(app, kLogLevel, config.log_level);
+}
+
+void add_server_options(CLI::App& app, Config& config) {
+  bind(app, kListen, config.listen);
+  bind(app, kKeyFile, config.secret_key_file);
+  bind(app, kIo, config.io_threads);
+  bind(app, kWorkers, config.worker_threads);
+  bind(app, kReadConns, config.read_connections);
+  bind(app, kSessionTtl, config.session_ttl_s);
+  bind(app, kExpiry, config.expiry_interval_s);
+}
+
+Result<void> finish_config(const CLI::App& app, Config& config, const std::string& config_file) {
+  std::string path = config_file;
+  if (path.empty() && std::filesystem::exists("tanpu.toml")) path = "tanpu.toml";
+  if (!path.empty()) {
+    if (!std::filesystem::exists(path)) {
+      return fail(ErrorKind::invalid, "config_not_found", "no configuration file " + path);
+    }
+    if (auto r = load_file(app, config, path); !r) return r;
+  }
+  return validate(config);
+}
+
+Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return fail(ErrorKind::invalid, "invalid_listen", "listen must be HOST:PORT", "listen");
+  }
+  unsigned port = 0;
+  const std::string_view p = listen.substr(colon + 1);
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (ec != std::errc() || end != p.data() + p.size() || port > 65535) {
+    return fail(ErrorKind::invalid, "invalid_listen", "listen port must be 0-65535", "listen");
+  }
+  return std::pair{std::string(listen.substr(0, colon)), static_cast<std::uint16_t>(port)};
+}
+
+}  // namespace tanpu::cli

@@ -1,0 +1,53 @@
+#include "cli/runtime.h"
+
+#include "core/log.h"
+
+namespace tanpu::cli {
+
+std::vector<store::Migration> all_migrations() {
+  std::vector<store::Migration> all;
+  for (auto part : {ledger::migrations(), members::migrations()}) {
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  return all;
+}
+
+Result<std::unique_ptr<store::Store>> open_store(const Config& config, int* applied) {
+  store::Options options;
+  options.url = config.database_url;
+  options.read_connections = static_cast<std::size_t>(config.read_connections);
+  auto store = store::Store::open(options);
+  if (!store) return std::unexpected(store.error());
+  auto lease = (*store)->acquire();
+  if (!lease) return std::unexpected(lease.error());
+  const auto migrations = all_migrations();
+  auto n = store::migrate(**lease, migrations);
+  if (!n) return std::unexpected(n.error());
+  if (applied != nullptr) *applied = *n;
+  return std::move(*store);
+}
+
+Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
+  auto rt = std::make_unique<Runtime>();
+  auto store = open_store(config);
+  if (!store) return std::unexpected(store.error());
+  rt->store = std::move(*store);
+  auto keys = members::load_or_create_keys(config.secret_key_file);
+  if (!keys) return std::unexpected(keys.error());
+  rt->ledger = std::make_unique<ledger::Ledger>(*rt->store, rt->clock);
+  members::Options mo;
+  mo.session_ttl_s = config.session_ttl_s;
+  rt->members = std::make_unique<members::Members>(*rt->store, *rt->ledger, *keys, rt->clock, mo);
+  return rt;
+}
+
+void apply_log_level(const Config& config) {
+  using L = log::Level;
+  const std::string& l = config.log_level;
+  log::set_min_level(l == "debug"   ? L::debug
+                     : l == "warn"  ? L::warn
+                     : l == "error" ? L::error
+                                    : L::info);
+}
+
+}  // namespace tanpu::cli

@@ -1,0 +1,36 @@
+// The modules wired together over one store: what `serve`, `admin` and `verify` run on.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "cli/config.h"
+#include "core/time.h"
+#include "ledger/ledger.h"
+#include "members/members.h"
+#include "store/migrate.h"
+#include "store/store.h"
+
+namespace tanpu::cli {
+
+// Every module's migrations, in dependency order (a module's tables after those it references).
+std::vector<store::Migration> all_migrations();
+
+// Opens the store named by the config and applies the migrations. Returns how many were applied.
+Result<std::unique_ptr<store::Store>> open_store(const Config& config, int* applied = nullptr);
+
+struct Runtime {
+  SystemClock clock;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<ledger::Ledger> ledger;
+  std::unique_ptr<members::Members> members;
+};
+
+// Store (migrated), ledger and members (with the key file, created if missing).
+Result<std::unique_ptr<Runtime>> open_runtime(const Config& config);
+
+// Sets the log level from the config.
+void apply_log_level(const Config& config);
+
+}  // namespace tanpu::cli

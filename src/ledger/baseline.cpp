@@ -1,0 +1,66 @@
+#include "ledger/baseline.h"
+
+#include <array>
+#include <vector>
+
+namespace tanpu::ledger::baseline {
+
+Result<void> conventional_transfer(store::Connection& conn, const Transfer& t) {
+  if (auto r = conn.begin(); !r) return r;
+  const auto id = t.id.to_bytes();
+  auto run = [&]() -> Result<void> {
+    auto ins = conn.exec(
+        "INSERT INTO ledger_transfers (seq, id, debit_account_id, credit_account_id, amount, "
+        "pending_id, timeout_s, code, flags, reference, timestamp_us) "
+        "VALUES (?, ?, ?, ?, ?, NULL, 0, ?, 0, ?, ?)",
+        {t.seq, std::span<const std::uint8_t>(id), t.debit_account_id, t.credit_account_id,
+         t.amount, static_cast<std::int64_t>(t.code), std::string_view(t.reference),
+         t.timestamp_us});
+    if (!ins) return std::unexpected(ins.error());
+    auto d = conn.exec("UPDATE ledger_accounts SET debits_posted = debits_posted + ? WHERE id = ?",
+                       {t.amount, t.debit_account_id});
+    if (!d) return std::unexpected(d.error());
+    auto c =
+        conn.exec("UPDATE ledger_accounts SET credits_posted = credits_posted + ? WHERE id = ?",
+                  {t.amount, t.credit_account_id});
+    if (!c) return std::unexpected(c.error());
+    return {};
+  };
+  if (auto r = run(); !r) {
+    (void)conn.rollback();
+    return r;
+  }
+  return conn.commit();
+}
+
+Result<void> insert_rows(store::Connection& conn, std::span<const Transfer> rows) {
+  static constexpr std::array<std::string_view, 11> cols = {
+      "seq",  "id",    "debit_account_id", "credit_account_id", "amount", "pending_id", "timeout_s",
+      "code", "flags", "reference",        "timestamp_us"};
+  std::vector<std::array<std::uint8_t, 16>> ids(rows.size());
+  std::vector<store::Param> values;
+  values.reserve(rows.size() * cols.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Transfer& t = rows[i];
+    ids[i] = t.id.to_bytes();
+    values.emplace_back(t.seq);
+    values.emplace_back(std::span<const std::uint8_t>(ids[i]));
+    values.emplace_back(t.debit_account_id);
+    values.emplace_back(t.credit_account_id);
+    values.emplace_back(t.amount);
+    values.emplace_back(nullptr);
+    values.emplace_back(t.timeout_s);
+    values.emplace_back(static_cast<std::int64_t>(t.code));
+    values.emplace_back(static_cast<std::int64_t>(t.flags));
+    values.emplace_back(std::string_view(t.reference));
+    values.emplace_back(t.timestamp_us);
+  }
+  if (auto r = conn.begin(); !r) return r;
+  if (auto r = conn.bulk_insert("ledger_transfers", cols, values); !r) {
+    (void)conn.rollback();
+    return r;
+  }
+  return conn.commit();
+}
+
+}  // namespace tanpu::ledger::baseline

@@ -1,0 +1,332 @@
+#include "ledger/ledger.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "core/assert.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "ledger/apply.h"
+#include "ledger/chain.h"
+#include "ledger/repository.h"
+
+namespace tanpu::ledger {
+namespace {
+
+constexpr std::size_t kOwnerKindBytesMax = 32;
+constexpr std::size_t kOwnerIdBytesMax = 128;
+constexpr std::size_t kHistoryAccountsMax = 8;
+// Two coalescers: while one batch waits for its commit, the next is being formed and applied.
+constexpr std::size_t kCoalescerThreads = 2;
+
+Result<void> validate_new_account(const NewAccount& a, std::size_t index) {
+  const std::string at = "accounts[" + std::to_string(index) + "]";
+  if ((a.flags & ~account_flags::all) != 0) {
+    return fail(ErrorKind::invalid, "invalid_flags", "unknown account flags", at + ".flags");
+  }
+  if ((a.flags & account_flags::hot) != 0 &&
+      (a.flags & account_flags::debits_must_not_exceed_credits) != 0) {
+    return fail(ErrorKind::invalid, "invalid_flags",
+                "a hot account cannot have a balance limit: it is never locked or read per batch",
+                at + ".flags");
+  }
+  if (a.currency != Currency::points && a.currency != Currency::co2e_mg) {
+    return fail(ErrorKind::invalid, "unknown_currency", "currency must be points or co2e_mg",
+                at + ".currency");
+  }
+  if (a.owner_kind.empty() || a.owner_kind.size() > kOwnerKindBytesMax) {
+    return fail(ErrorKind::invalid, "invalid_owner_kind", "owner_kind must be 1-32 bytes",
+                at + ".owner_kind");
+  }
+  if (a.owner_id.size() > kOwnerIdBytesMax) {
+    return fail(ErrorKind::invalid, "too_long", "owner_id is over 128 bytes", at + ".owner_id");
+  }
+  return {};
+}
+
+// The id of the void that expires a pending transfer: derived, so two servers expiring the same
+// pending write the same transfer id and only one applies.
+Id128 expiry_id(const Id128& pending_id) {
+  const auto bytes = pending_id.to_bytes();
+  Sha256 h;
+  h.update(std::string_view("tanpu-expire:"));
+  h.update(bytes);
+  const Sha256Digest d = h.finish();
+  return Id128::from_bytes(std::span<const std::uint8_t>(d.data(), 16));
+}
+
+}  // namespace
+
+struct Ledger::Coalescer {
+  struct Submission {
+    std::span<const Transfer> transfers;
+    std::vector<TransferStatus> statuses;
+    std::optional<Error> error;
+    bool done = false;
+  };
+  std::mutex mu;
+  std::condition_variable work;
+  std::condition_variable finished;
+  std::deque<Submission*> queue;
+  bool stopping = false;
+  std::vector<std::thread> threads;
+};
+
+Ledger::Ledger(store::Store& store, const Clock& clock)
+    : store_(store),
+      clock_(clock),
+      cache_(std::make_unique<AccountCache>()),
+      coalescer_(std::make_unique<Coalescer>()) {
+  if (auto lease = store_.acquire(); lease) {
+    if (auto r = Repository(**lease, *cache_).warm_cache(); !r) {
+      log::warn("ledger_cache_warm_failed", {{"error", r.error().message}});
+    }
+  }
+  for (std::size_t i = 0; i < kCoalescerThreads; ++i) {
+    coalescer_->threads.emplace_back([this] { coalesce_loop(); });
+  }
+}
+
+Ledger::~Ledger() {
+  {
+    std::lock_guard lock(coalescer_->mu);
+    coalescer_->stopping = true;
+  }
+  coalescer_->work.notify_all();
+  for (auto& t : coalescer_->threads) t.join();
+}
+
+Result<std::vector<std::int64_t>> Ledger::create_accounts(store::Connection& conn,
+                                                          std::span<const NewAccount> accounts) {
+  for (std::size_t i = 0; i < accounts.size(); ++i) {
+    if (auto r = validate_new_account(accounts[i], i); !r) return std::unexpected(r.error());
+  }
+  std::vector<std::int64_t> ids;
+  ids.reserve(accounts.size());
+  const std::int64_t now = clock_.now_us();
+  for (const NewAccount& a : accounts) {
+    auto rows = conn.query(
+        "INSERT INTO ledger_accounts (currency, owner_kind, owner_id, flags, created_at_us) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
+        {static_cast<std::int64_t>(a.currency), std::string_view(a.owner_kind),
+         std::string_view(a.owner_id), static_cast<std::int64_t>(a.flags), now});
+    if (!rows) return std::unexpected(rows.error());
+    ids.push_back(rows->i64(0, 0));
+    cache_->put(ids.back(), {a.currency, a.flags});
+  }
+  return ids;
+}
+
+Result<BatchResult> Ledger::apply(store::Connection& conn, std::span<Transfer> transfers,
+                                  bool allow_expired) {
+  if (transfers.size() > limits::transfers_per_batch_max) {
+    return fail(ErrorKind::too_large, "batch_too_large",
+                "at most " + std::to_string(limits::transfers_per_batch_max) +
+                    " transfers per ledger batch");
+  }
+  Repository repo(conn, *cache_);
+  Snapshot snapshot;
+  if (auto r = repo.load_snapshot(transfers, snapshot); !r) return std::unexpected(r.error());
+  const ApplyContext ctx{clock_.now_us(), allow_expired};
+  Outcome outcome = apply_batch(snapshot, transfers, ctx);
+  auto batch_id = repo.write_outcome(outcome, snapshot, ctx.now_us);
+  if (!batch_id) {
+    // Another server inserted one of these ids since we looked: re-run, and it will be `exists`.
+    if (batch_id.error().code == store::kUniqueViolation) {
+      return fail(ErrorKind::unavailable, std::string(store::kRetryable),
+                  "a transfer id was applied concurrently; retrying");
+    }
+    return std::unexpected(batch_id.error());
+  }
+  // Hand the ledger-assigned fields back to the caller.
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < transfers.size(); ++i) {
+    if (outcome.statuses[i] != TransferStatus::ok) continue;
+    TANPU_ASSERT(next < outcome.applied.size() && outcome.applied[next].id == transfers[i].id);
+    transfers[i] = outcome.applied[next++];
+  }
+  TANPU_ASSERT(next == outcome.applied.size());
+  return BatchResult{std::move(outcome.statuses), *batch_id};
+}
+
+Result<BatchResult> Ledger::create_transfers(store::Connection& conn,
+                                             std::span<Transfer> transfers) {
+  return apply(conn, transfers, false);
+}
+
+Result<std::vector<TransferStatus>> Ledger::submit(std::span<const Transfer> transfers) {
+  if (transfers.empty()) return std::vector<TransferStatus>{};
+  if (transfers.size() > limits::transfers_per_request_max) {
+    return fail(
+        ErrorKind::too_large, "too_many_transfers",
+        "at most " + std::to_string(limits::transfers_per_request_max) + " transfers per request",
+        "transfers");
+  }
+  Coalescer::Submission sub;
+  sub.transfers = transfers;
+  std::unique_lock lock(coalescer_->mu);
+  coalescer_->queue.push_back(&sub);
+  coalescer_->work.notify_one();
+  coalescer_->finished.wait(lock, [&] { return sub.done; });
+  if (sub.error) return std::unexpected(*sub.error);
+  return std::move(sub.statuses);
+}
+
+void Ledger::coalesce_loop() {
+  Coalescer& c = *coalescer_;
+  for (;;) {
+    std::vector<Coalescer::Submission*> group;
+    {
+      std::unique_lock lock(c.mu);
+      c.work.wait(lock, [&] { return c.stopping || !c.queue.empty(); });
+      if (c.queue.empty()) return;  // stopping and drained
+      std::size_t total = 0;
+      while (!c.queue.empty() && (group.empty() || total + c.queue.front()->transfers.size() <=
+                                                       limits::transfers_per_batch_max)) {
+        total += c.queue.front()->transfers.size();
+        group.push_back(c.queue.front());
+        c.queue.pop_front();
+      }
+    }
+    std::vector<TransferStatus> statuses;
+    auto r = store_.write([&](store::Connection& conn) -> Result<void> {
+      // Copied per attempt: a retried job must start from the request as submitted.
+      std::vector<Transfer> batch;
+      for (const auto* s : group)
+        batch.insert(batch.end(), s->transfers.begin(), s->transfers.end());
+      auto result = apply(conn, batch, false);
+      if (!result) return std::unexpected(result.error());
+      statuses = std::move(result->statuses);
+      return {};
+    });
+    std::lock_guard lock(c.mu);
+    std::size_t offset = 0;
+    for (auto* s : group) {
+      if (r) {
+        s->statuses.assign(
+            statuses.begin() + static_cast<std::ptrdiff_t>(offset),
+            statuses.begin() + static_cast<std::ptrdiff_t>(offset + s->transfers.size()));
+      } else {
+        s->error = r.error();
+      }
+      offset += s->transfers.size();
+      s->done = true;
+    }
+    c.finished.notify_all();
+  }
+}
+
+Result<std::int64_t> Ledger::expire_pending(std::int64_t now_us, std::size_t max) {
+  return store_.write_value<std::int64_t>([&](store::Connection& conn) -> Result<std::int64_t> {
+    Repository repo(conn, *cache_);
+    auto ids = repo.expired_pending(now_us, std::min(max, limits::transfers_per_batch_max));
+    if (!ids) return std::unexpected(ids.error());
+    std::vector<Transfer> voids;
+    voids.reserve(ids->size());
+    for (const Id128& pid : *ids) {
+      Transfer t;
+      t.id = expiry_id(pid);
+      t.pending_id = pid;
+      t.flags = transfer_flags::void_pending | transfer_flags::expired;
+      t.code = codes::pending_expired;
+      t.reference = "expiry";
+      voids.push_back(std::move(t));
+    }
+    if (voids.empty()) return 0;
+    auto result = apply(conn, voids, true);
+    if (!result) return std::unexpected(result.error());
+    return static_cast<std::int64_t>(
+        std::count(result->statuses.begin(), result->statuses.end(), TransferStatus::ok));
+  });
+}
+
+Result<std::int64_t> Ledger::compact_hot_accounts() {
+  return store_.write_value<std::int64_t>([&](store::Connection& conn) -> Result<std::int64_t> {
+    Repository repo(conn, *cache_);
+    std::int64_t folded = 0;
+    for (std::int64_t id : {kPlatformPointsAccount, kPlatformCo2eAccount}) {
+      auto n = repo.compact_hot_deltas(id);
+      if (!n) return std::unexpected(n.error());
+      folded += *n;
+    }
+    return folded;
+  });
+}
+
+Result<Account> Ledger::lookup_account(store::Connection& conn, std::int64_t id) {
+  return Repository(conn, *cache_).account(id);
+}
+
+Result<Account> Ledger::lookup_account(std::int64_t id) {
+  auto lease = store_.acquire();
+  if (!lease) return std::unexpected(lease.error());
+  return lookup_account(**lease, id);
+}
+
+Result<Transfer> Ledger::lookup_transfer(Id128 id) {
+  auto lease = store_.acquire();
+  if (!lease) return std::unexpected(lease.error());
+  const Id128 ids[] = {id};
+  auto found = Repository(**lease, *cache_).transfers_by_ids(ids);
+  if (!found) return std::unexpected(found.error());
+  if (found->empty()) {
+    return fail(ErrorKind::not_found, "transfer_not_found", "no transfer with this id", "id");
+  }
+  return std::move(found->front());
+}
+
+Result<TransferPage> Ledger::list_transfers(std::span<const std::int64_t> account_ids,
+                                            std::string_view cursor, std::size_t limit) {
+  TANPU_ASSERT(account_ids.size() <= kHistoryAccountsMax);
+  if (limit == 0 || limit > limits::page_size_max) {
+    return fail(ErrorKind::invalid, "limit_out_of_range",
+                "limit must be 1.." + std::to_string(limits::page_size_max), "limit");
+  }
+  std::int64_t before = std::numeric_limits<std::int64_t>::max();
+  if (!cursor.empty()) {
+    auto bytes = from_hex(cursor);
+    if (!bytes || bytes->size() != 8) {
+      return fail(ErrorKind::invalid, "invalid_cursor", "cursor is not one this API gave",
+                  "cursor");
+    }
+    std::uint64_t v = 0;
+    for (std::uint8_t b : *bytes) v = (v << 8) | b;
+    before = static_cast<std::int64_t>(v);
+    if (before <= 0) {
+      return fail(ErrorKind::invalid, "invalid_cursor", "cursor is not one this API gave",
+                  "cursor");
+    }
+  }
+  auto lease = store_.acquire();
+  if (!lease) return std::unexpected(lease.error());
+  Repository repo(**lease, *cache_);
+  std::vector<Transfer> merged;
+  for (std::int64_t account : account_ids) {
+    for (bool debit_side : {true, false}) {
+      auto part = repo.history(account, debit_side, before, limit + 1);
+      if (!part) return std::unexpected(part.error());
+      merged.insert(merged.end(), std::make_move_iterator(part->begin()),
+                    std::make_move_iterator(part->end()));
+    }
+  }
+  std::sort(merged.begin(), merged.end(),
+            [](const Transfer& a, const Transfer& b) { return a.seq > b.seq; });
+  merged.erase(std::unique(merged.begin(), merged.end(),
+                           [](const Transfer& a, const Transfer& b) { return a.seq == b.seq; }),
+               merged.end());
+  TransferPage page;
+  if (merged.size() > limit) {
+    merged.resize(limit);
+    std::array<std::uint8_t, 8> c{};
+    const auto v = static_cast<std::uint64_t>(merged.back().seq);
+    for (std::size_t i = 0; i < 8; ++i) c[i] = static_cast<std::uint8_t>(v >> (56 - 8 * i));
+    page.next_cursor = to_hex(c);
+  }
+  page.transfers = std::move(merged);
+  return page;
+}
+
+}  // namespace tanpu::ledger

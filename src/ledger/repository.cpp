@@ -1,0 +1,473 @@
+#include "ledger/repository.h"
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include "core/assert.h"
+#include "core/units.h"
+#include "ledger/chain.h"
+
+namespace tanpu::ledger {
+namespace {
+
+using store::Param;
+
+// IN-lists are sent in fixed-size chunks (the last padded by repeating an element) so each query
+// shape is prepared once per connection.
+constexpr std::size_t kInChunk = 256;
+constexpr std::size_t kValuesChunk = 256;  // rows per UPDATE … FROM (VALUES …) on PostgreSQL
+
+std::string placeholders(std::size_t n) {
+  std::string s;
+  s.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) s += i == 0 ? "?" : ",?";
+  return s;
+}
+
+std::string in_list_sql(std::string_view head, std::string_view tail = {}) {
+  std::string sql(head);
+  sql += " IN (" + placeholders(kInChunk) + ")";
+  sql += tail;
+  return sql;
+}
+
+std::string values_rows(std::size_t rows, std::size_t cols) {
+  std::string one = "(" + placeholders(cols) + ")";
+  std::string s;
+  for (std::size_t i = 0; i < rows; ++i) s += (i == 0 ? "" : ",") + one;
+  return s;
+}
+
+Id128 id_from(const store::Rows& rows, std::size_t r, std::size_t c) {
+  if (rows.is_null(r, c)) return {};
+  const auto b = rows.blob(r, c);
+  TANPU_ASSERT_MSG(b.size() == 16, "stored id is not 16 bytes");
+  return Id128::from_bytes(b);
+}
+
+Account account_from_row(const store::Rows& rows, std::size_t r) {
+  Account a;
+  a.id = rows.i64(r, 0);
+  a.currency = static_cast<Currency>(rows.i64(r, 1));
+  a.owner_kind = std::string(rows.text(r, 2));
+  a.owner_id = std::string(rows.text(r, 3));
+  a.flags = static_cast<std::uint32_t>(rows.i64(r, 4));
+  a.debits_pending = rows.i64(r, 5);
+  a.debits_posted = rows.i64(r, 6);
+  a.credits_pending = rows.i64(r, 7);
+  a.credits_posted = rows.i64(r, 8);
+  a.created_at_us = rows.i64(r, 9);
+  return a;
+}
+
+constexpr std::string_view kAccountColumns =
+    "id, currency, owner_kind, owner_id, flags, debits_pending, debits_posted, credits_pending, "
+    "credits_posted, created_at_us";
+
+// Runs `sql` (ending in an IN-list of kInChunk placeholders) over keys in chunks; calls on_rows.
+template <class Key, class ToParam, class OnRows>
+Result<void> chunked_in(store::Connection& conn, const std::string& sql, std::span<const Key> keys,
+                        ToParam to_param, OnRows on_rows) {
+  std::vector<Param> params(kInChunk);
+  for (std::size_t start = 0; start < keys.size(); start += kInChunk) {
+    for (std::size_t i = 0; i < kInChunk; ++i) {
+      params[i] = to_param(keys[std::min(start + i, keys.size() - 1)], i);
+    }
+    auto rows = conn.query(sql, params);
+    if (!rows) return std::unexpected(rows.error());
+    on_rows(*rows);
+  }
+  return {};
+}
+
+}  // namespace
+
+bool AccountCache::get(std::int64_t id, Entry* out) const {
+  std::lock_guard lock(mu_);
+  const auto it = entries_.find(id);
+  if (it == entries_.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+void AccountCache::put(std::int64_t id, Entry e) {
+  std::lock_guard lock(mu_);
+  entries_[id] = e;
+}
+
+Transfer Repository::transfer_from_row(const store::Rows& rows, std::size_t r) {
+  Transfer t;
+  t.seq = rows.i64(r, 0);
+  t.id = id_from(rows, r, 1);
+  t.debit_account_id = rows.i64(r, 2);
+  t.credit_account_id = rows.i64(r, 3);
+  t.amount = rows.i64(r, 4);
+  t.pending_id = id_from(rows, r, 5);
+  t.timeout_s = rows.i64(r, 6);
+  t.code = static_cast<std::uint32_t>(rows.i64(r, 7));
+  t.flags = static_cast<std::uint32_t>(rows.i64(r, 8));
+  t.reference = std::string(rows.text(r, 9));
+  t.timestamp_us = rows.i64(r, 10);
+  return t;
+}
+
+Result<void> Repository::load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot) {
+  std::vector<Id128> ids;
+  std::vector<Id128> pending_ids;
+  ids.reserve(transfers.size());
+  for (const Transfer& t : transfers) {
+    ids.push_back(t.id);
+    if (!t.pending_id.is_zero()) {
+      ids.push_back(t.pending_id);
+      pending_ids.push_back(t.pending_id);
+    }
+  }
+  if (auto r = load_existing(ids, snapshot); !r) return r;
+  std::sort(pending_ids.begin(), pending_ids.end());
+  pending_ids.erase(std::unique(pending_ids.begin(), pending_ids.end()), pending_ids.end());
+  if (auto r = load_pendings(pending_ids, snapshot); !r) return r;
+  std::vector<std::int64_t> account_ids;
+  account_ids.reserve(transfers.size() * 2);
+  for (const Transfer& t : transfers) {
+    if (t.debit_account_id > 0) account_ids.push_back(t.debit_account_id);
+    if (t.credit_account_id > 0) account_ids.push_back(t.credit_account_id);
+  }
+  for (const auto& [id, rec] : snapshot.pendings) {
+    account_ids.push_back(rec.transfer.debit_account_id);
+    account_ids.push_back(rec.transfer.credit_account_id);
+  }
+  return load_accounts(std::move(account_ids), snapshot);
+}
+
+Result<void> Repository::load_existing(std::span<const Id128> ids, Snapshot& snapshot) {
+  if (ids.empty()) return {};
+  static const std::string sql =
+      in_list_sql("SELECT " + std::string(kTransferColumns) + " FROM ledger_transfers WHERE id");
+  std::vector<std::array<std::uint8_t, 16>> bytes(kInChunk);
+  return chunked_in<Id128>(
+      conn_, sql, ids,
+      [&](const Id128& id, std::size_t i) {
+        bytes[i] = id.to_bytes();
+        return Param(std::span<const std::uint8_t>(bytes[i]));
+      },
+      [&](const store::Rows& rows) {
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+          Transfer t = transfer_from_row(rows, r);
+          snapshot.existing.emplace(t.id, std::move(t));
+        }
+      });
+}
+
+Result<void> Repository::load_pendings(std::span<const Id128> ids, Snapshot& snapshot) {
+  if (ids.empty()) return {};
+  static const std::string sql_sqlite = in_list_sql(
+      "SELECT id, debit_account_id, credit_account_id, amount, expires_at_us, state "
+      "FROM ledger_pending WHERE id");
+  static const std::string sql_pg = sql_sqlite + " ORDER BY id FOR UPDATE";
+  std::vector<std::array<std::uint8_t, 16>> bytes(kInChunk);
+  return chunked_in<Id128>(
+      conn_, postgres() ? sql_pg : sql_sqlite, ids,
+      [&](const Id128& id, std::size_t i) {
+        bytes[i] = id.to_bytes();
+        return Param(std::span<const std::uint8_t>(bytes[i]));
+      },
+      [&](const store::Rows& rows) {
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+          PendingRecord rec;
+          rec.transfer.id = id_from(rows, r, 0);
+          rec.transfer.debit_account_id = rows.i64(r, 1);
+          rec.transfer.credit_account_id = rows.i64(r, 2);
+          rec.transfer.amount = rows.i64(r, 3);
+          rec.transfer.flags = transfer_flags::pending;
+          rec.expires_at_us = rows.i64(r, 4);
+          rec.state = static_cast<PendingState>(rows.i64(r, 5));
+          snapshot.pendings.emplace(rec.transfer.id, rec);
+        }
+      });
+}
+
+Result<void> Repository::load_accounts(std::vector<std::int64_t> ids, Snapshot& snapshot) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::vector<std::int64_t> to_read;
+  to_read.reserve(ids.size());
+  for (std::int64_t id : ids) {
+    AccountCache::Entry e{};
+    if (cache_.get(id, &e) && (e.flags & account_flags::hot) != 0) {
+      // Hot accounts are neither read nor locked: the batch only produces their deltas.
+      Account a;
+      a.id = id;
+      a.currency = e.currency;
+      a.flags = e.flags;
+      snapshot.accounts.emplace(id, AccountState{a, false});
+    } else {
+      to_read.push_back(id);
+    }
+  }
+  if (to_read.empty()) return {};
+  static const std::string sql_sqlite =
+      in_list_sql("SELECT " + std::string(kAccountColumns) + " FROM ledger_accounts WHERE id");
+  static const std::string sql_pg = sql_sqlite + " ORDER BY id FOR UPDATE";
+  return chunked_in<std::int64_t>(
+      conn_, postgres() ? sql_pg : sql_sqlite, to_read,
+      [](std::int64_t id, std::size_t) { return Param(id); },
+      [&](const store::Rows& rows) {
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+          Account a = account_from_row(rows, r);
+          cache_.put(a.id, {a.currency, a.flags});
+          if ((a.flags & account_flags::hot) != 0) {
+            a.debits_pending = a.debits_posted = a.credits_pending = a.credits_posted = 0;
+          }
+          snapshot.accounts.emplace(a.id, AccountState{std::move(a), false});
+        }
+      });
+}
+
+Result<std::int64_t> Repository::write_outcome(Outcome& outcome, const Snapshot& snapshot,
+                                               std::int64_t now_us) {
+  if (outcome.applied.empty()) return 0;
+  TANPU_ASSERT(outcome.applied.size() < (std::size_t{1} << kSeqPositionBits));
+  auto batch = conn_.query(
+      "INSERT INTO ledger_batches (transfer_count, created_at_us) VALUES (?, ?) RETURNING id",
+      {static_cast<std::int64_t>(outcome.applied.size()), now_us});
+  if (!batch) return std::unexpected(batch.error());
+  const std::int64_t batch_id = batch->i64(0, 0);
+  for (std::size_t i = 0; i < outcome.applied.size(); ++i) {
+    outcome.applied[i].seq = make_seq(batch_id, i);
+  }
+  if (auto r = insert_transfers(outcome.applied); !r) return std::unexpected(r.error());
+  if (auto r = update_accounts(snapshot, batch_id); !r) return std::unexpected(r.error());
+  if (auto r = write_pendings(outcome); !r) return std::unexpected(r.error());
+  // Last: the chain head is the one row every batch locks, so it is held only until commit.
+  if (auto r = append_link(batch_id, outcome.applied); !r) return std::unexpected(r.error());
+  return batch_id;
+}
+
+Result<void> Repository::insert_transfers(std::span<const Transfer> applied) {
+  static constexpr std::array<std::string_view, 11> cols = {
+      "seq",  "id",    "debit_account_id", "credit_account_id", "amount", "pending_id", "timeout_s",
+      "code", "flags", "reference",        "timestamp_us"};
+  std::vector<std::array<std::uint8_t, 16>> ids(applied.size());
+  std::vector<std::array<std::uint8_t, 16>> pending_ids(applied.size());
+  std::vector<Param> values;
+  values.reserve(applied.size() * cols.size());
+  for (std::size_t i = 0; i < applied.size(); ++i) {
+    const Transfer& t = applied[i];
+    ids[i] = t.id.to_bytes();
+    values.emplace_back(t.seq);
+    values.emplace_back(std::span<const std::uint8_t>(ids[i]));
+    values.emplace_back(t.debit_account_id);
+    values.emplace_back(t.credit_account_id);
+    values.emplace_back(t.amount);
+    if (t.pending_id.is_zero()) {
+      values.emplace_back(nullptr);
+    } else {
+      pending_ids[i] = t.pending_id.to_bytes();
+      values.emplace_back(std::span<const std::uint8_t>(pending_ids[i]));
+    }
+    values.emplace_back(t.timeout_s);
+    values.emplace_back(static_cast<std::int64_t>(t.code));
+    values.emplace_back(static_cast<std::int64_t>(t.flags));
+    values.emplace_back(std::string_view(t.reference));
+    values.emplace_back(t.timestamp_us);
+  }
+  return conn_.bulk_insert("ledger_transfers", cols, values);
+}
+
+Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t batch_id) {
+  std::vector<const Account*> touched;
+  for (const auto& [id, st] : snapshot.accounts) {
+    if (!st.touched) continue;
+    const Account& a = st.account;
+    if ((a.flags & account_flags::hot) != 0) {
+      auto r = conn_.exec(
+          "INSERT INTO ledger_hot_deltas (batch_id, account_id, debits_pending, debits_posted, "
+          "credits_pending, credits_posted) VALUES (?, ?, ?, ?, ?, ?)",
+          {batch_id, a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted});
+      if (!r) return std::unexpected(r.error());
+      continue;
+    }
+    touched.push_back(&a);
+  }
+  std::sort(touched.begin(), touched.end(),
+            [](const Account* x, const Account* y) { return x->id < y->id; });
+  if (!postgres()) {
+    // SQLite runs in-process: one cached UPDATE per account is as fast as any bulk form.
+    for (const Account* a : touched) {
+      auto r = conn_.exec(
+          "UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, "
+          "credits_posted = ? WHERE id = ?",
+          {a->debits_pending, a->debits_posted, a->credits_pending, a->credits_posted, a->id});
+      if (!r) return std::unexpected(r.error());
+      TANPU_ASSERT(*r == 1);
+    }
+    return {};
+  }
+  // PostgreSQL: one round trip per kValuesChunk accounts.
+  static const std::string sql =
+      "UPDATE ledger_accounts AS a SET debits_pending = v.dp, debits_posted = v.dpo, "
+      "credits_pending = v.cp, credits_posted = v.cpo FROM (VALUES " +
+      values_rows(kValuesChunk, 5) + ") AS v(id, dp, dpo, cp, cpo) WHERE a.id = v.id";
+  std::vector<Param> params(kValuesChunk * 5);
+  for (std::size_t start = 0; start < touched.size(); start += kValuesChunk) {
+    for (std::size_t i = 0; i < kValuesChunk; ++i) {
+      const Account* a = touched[std::min(start + i, touched.size() - 1)];
+      params[i * 5 + 0] = a->id;
+      params[i * 5 + 1] = a->debits_pending;
+      params[i * 5 + 2] = a->debits_posted;
+      params[i * 5 + 3] = a->credits_pending;
+      params[i * 5 + 4] = a->credits_posted;
+    }
+    auto r = conn_.exec(sql, params);
+    if (!r) return std::unexpected(r.error());
+  }
+  return {};
+}
+
+Result<void> Repository::write_pendings(const Outcome& outcome) {
+  if (!outcome.new_pendings.empty()) {
+    static constexpr std::array<std::string_view, 6> cols = {
+        "id", "debit_account_id", "credit_account_id", "amount", "expires_at_us", "state"};
+    std::vector<std::array<std::uint8_t, 16>> ids(outcome.new_pendings.size());
+    std::vector<Param> values;
+    values.reserve(ids.size() * cols.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const PendingRecord& p = outcome.new_pendings[i];
+      ids[i] = p.transfer.id.to_bytes();
+      values.emplace_back(std::span<const std::uint8_t>(ids[i]));
+      values.emplace_back(p.transfer.debit_account_id);
+      values.emplace_back(p.transfer.credit_account_id);
+      values.emplace_back(p.transfer.amount);
+      values.emplace_back(p.expires_at_us);
+      values.emplace_back(std::int64_t{0});
+    }
+    if (auto r = conn_.bulk_insert("ledger_pending", cols, values); !r) return r;
+  }
+  for (const PendingRecord& p : outcome.resolved) {
+    const auto id = p.transfer.id.to_bytes();
+    auto r = conn_.exec("UPDATE ledger_pending SET state = ? WHERE id = ? AND state = 0",
+                        {static_cast<std::int64_t>(p.state), std::span<const std::uint8_t>(id)});
+    if (!r) return std::unexpected(r.error());
+    TANPU_ASSERT_MSG(*r == 1, "resolved a pending transfer that is not pending in the store");
+  }
+  return {};
+}
+
+Result<ChainLink> Repository::append_link(std::int64_t batch_id,
+                                          std::span<const Transfer> applied) {
+  auto head =
+      conn_.query(postgres() ? "SELECT chain_pos, hash FROM ledger_chain_head WHERE singleton = 1 "
+                               "FOR UPDATE"
+                             : "SELECT chain_pos, hash FROM ledger_chain_head WHERE singleton = 1");
+  if (!head) return std::unexpected(head.error());
+  TANPU_ASSERT(head->size() == 1);
+  ChainLink link;
+  link.chain_pos = head->i64(0, 0) + 1;
+  const std::string prev_hex(head->text(0, 1));
+  auto prev = from_hex(prev_hex);
+  TANPU_ASSERT(prev && prev->size() == 32);
+  Sha256Digest prev_digest{};
+  std::copy(prev->begin(), prev->end(), prev_digest.begin());
+  link.hash = link_hash(prev_digest, link.chain_pos, batch_id, applied);
+  const std::string hash_hex = to_hex(link.hash);
+  auto u1 = conn_.exec("UPDATE ledger_chain_head SET chain_pos = ?, hash = ? WHERE singleton = 1",
+                       {link.chain_pos, std::string_view(hash_hex)});
+  if (!u1) return std::unexpected(u1.error());
+  auto u2 = conn_.exec(
+      "UPDATE ledger_batches SET chain_pos = ?, prev_hash = ?, hash = ? WHERE id = ?",
+      {link.chain_pos, std::string_view(prev_hex), std::string_view(hash_hex), batch_id});
+  if (!u2) return std::unexpected(u2.error());
+  return link;
+}
+
+Result<Account> Repository::account(std::int64_t id) {
+  // One statement, so the row and its hot deltas are read from one snapshot on PostgreSQL.
+  static const std::string sql =
+      "SELECT a.id, a.currency, a.owner_kind, a.owner_id, a.flags, "
+      "a.debits_pending + COALESCE(d.dp, 0), a.debits_posted + COALESCE(d.dpo, 0), "
+      "a.credits_pending + COALESCE(d.cp, 0), a.credits_posted + COALESCE(d.cpo, 0), "
+      "a.created_at_us FROM ledger_accounts a LEFT JOIN (SELECT account_id, "
+      "CAST(SUM(debits_pending) AS BIGINT) AS dp, CAST(SUM(debits_posted) AS BIGINT) AS dpo, "
+      "CAST(SUM(credits_pending) AS BIGINT) AS cp, CAST(SUM(credits_posted) AS BIGINT) AS cpo "
+      "FROM ledger_hot_deltas WHERE account_id = ? GROUP BY account_id) d ON d.account_id = a.id "
+      "WHERE a.id = ?";
+  auto rows = conn_.query(sql, {id, id});
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) {
+    return fail(ErrorKind::not_found, "account_not_found", "no account with this id", "account_id");
+  }
+  return account_from_row(*rows, 0);
+}
+
+Result<std::vector<Transfer>> Repository::transfers_by_ids(std::span<const Id128> ids) {
+  Snapshot s;
+  if (auto r = load_existing(ids, s); !r) return std::unexpected(r.error());
+  std::vector<Transfer> out;
+  for (const Id128& id : ids) {
+    if (const auto it = s.existing.find(id); it != s.existing.end()) out.push_back(it->second);
+  }
+  return out;
+}
+
+Result<std::vector<Transfer>> Repository::history(std::int64_t account_id, bool debit_side,
+                                                  std::int64_t before_seq, std::size_t limit) {
+  const std::string sql = "SELECT " + std::string(kTransferColumns) +
+                          " FROM ledger_transfers WHERE " +
+                          (debit_side ? "debit_account_id" : "credit_account_id") +
+                          " = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+  auto rows = conn_.query(sql, {account_id, before_seq, static_cast<std::int64_t>(limit)});
+  if (!rows) return std::unexpected(rows.error());
+  std::vector<Transfer> out;
+  out.reserve(rows->size());
+  for (std::size_t r = 0; r < rows->size(); ++r) out.push_back(transfer_from_row(*rows, r));
+  return out;
+}
+
+Result<std::vector<Id128>> Repository::expired_pending(std::int64_t now_us, std::size_t max) {
+  auto rows = conn_.query(
+      "SELECT id FROM ledger_pending WHERE state = 0 AND expires_at_us > 0 AND expires_at_us <= ? "
+      "ORDER BY expires_at_us LIMIT ?",
+      {now_us, static_cast<std::int64_t>(max)});
+  if (!rows) return std::unexpected(rows.error());
+  std::vector<Id128> out;
+  for (std::size_t r = 0; r < rows->size(); ++r) out.push_back(id_from(*rows, r, 0));
+  return out;
+}
+
+Result<void> Repository::warm_cache() {
+  auto rows = conn_.query("SELECT id, currency, flags FROM ledger_accounts WHERE (flags & 4) <> 0");
+  if (!rows) return std::unexpected(rows.error());
+  for (std::size_t r = 0; r < rows->size(); ++r) {
+    cache_.put(rows->i64(r, 0), {static_cast<Currency>(rows->i64(r, 1)),
+                                 static_cast<std::uint32_t>(rows->i64(r, 2))});
+  }
+  return {};
+}
+
+Result<std::int64_t> Repository::compact_hot_deltas(std::int64_t account_id) {
+  // DELETE … RETURNING folds exactly the rows it removes, even while other batches append more.
+  auto rows = conn_.query(
+      "DELETE FROM ledger_hot_deltas WHERE account_id = ? RETURNING debits_pending, debits_posted, "
+      "credits_pending, credits_posted",
+      {account_id});
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return 0;
+  std::array<std::int64_t, 4> sum{};
+  for (std::size_t r = 0; r < rows->size(); ++r) {
+    for (std::size_t c = 0; c < 4; ++c) {
+      const auto v = checked_add(sum[c], rows->i64(r, c));
+      if (!v) return fail(ErrorKind::internal, "overflow", "hot account balance passes int64");
+      sum[c] = *v;
+    }
+  }
+  auto u = conn_.exec(
+      "UPDATE ledger_accounts SET debits_pending = debits_pending + ?, debits_posted = "
+      "debits_posted + ?, credits_pending = credits_pending + ?, credits_posted = credits_posted + "
+      "? WHERE id = ?",
+      {sum[0], sum[1], sum[2], sum[3], account_id});
+  if (!u) return std::unexpected(u.error());
+  return static_cast<std::int64_t>(rows->size());
+}
+
+}  // namespace tanpu::ledger

@@ -1,0 +1,98 @@
+// The ledger's tables. Amounts are BIGINT; ids of transfers are 16-byte big-endian blobs.
+#include "ledger/ledger.h"
+
+namespace tanpu::ledger {
+namespace {
+
+// Accounts 1 and 2 are the platform issuance accounts (hot: their balances are derived from
+// ledger_hot_deltas). They are the first rows, so both engines number them 1 and 2.
+constexpr std::string_view kV1 = R"sql(
+CREATE TABLE ledger_accounts (
+  id {{serial_pk}},
+  currency BIGINT NOT NULL,
+  owner_kind TEXT NOT NULL,
+  owner_id TEXT NOT NULL,
+  flags BIGINT NOT NULL,
+  debits_pending BIGINT NOT NULL DEFAULT 0,
+  debits_posted BIGINT NOT NULL DEFAULT 0,
+  credits_pending BIGINT NOT NULL DEFAULT 0,
+  credits_posted BIGINT NOT NULL DEFAULT 0,
+  created_at_us BIGINT NOT NULL
+);
+CREATE INDEX ledger_accounts_owner ON ledger_accounts (owner_kind, owner_id);
+INSERT INTO ledger_accounts (currency, owner_kind, owner_id, flags, created_at_us)
+  VALUES (1, 'platform', 'issuance', 4, 0);
+INSERT INTO ledger_accounts (currency, owner_kind, owner_id, flags, created_at_us)
+  VALUES (2, 'platform', 'issuance', 4, 0);
+
+-- seq = batch_id << 20 | position in batch: unique, increasing within a batch, and the batch's
+-- transfers are one range scan of the primary key (no extra index for the hash chain).
+CREATE TABLE ledger_transfers (
+  seq BIGINT PRIMARY KEY,
+  id {{blob}} NOT NULL UNIQUE,
+  debit_account_id BIGINT NOT NULL,
+  credit_account_id BIGINT NOT NULL,
+  amount BIGINT NOT NULL,
+  pending_id {{blob}},
+  timeout_s BIGINT NOT NULL,
+  code BIGINT NOT NULL,
+  flags BIGINT NOT NULL,
+  reference TEXT NOT NULL,
+  timestamp_us BIGINT NOT NULL
+);
+-- History per account. The platform accounts' entries all append at one end of these indexes.
+CREATE INDEX ledger_transfers_debit ON ledger_transfers (debit_account_id, seq);
+CREATE INDEX ledger_transfers_credit ON ledger_transfers (credit_account_id, seq);
+
+-- Open and resolved two-phase transfers. state: 0 pending, 1 posted, 2 voided, 3 expired.
+CREATE TABLE ledger_pending (
+  id {{blob}} PRIMARY KEY,
+  debit_account_id BIGINT NOT NULL,
+  credit_account_id BIGINT NOT NULL,
+  amount BIGINT NOT NULL,
+  expires_at_us BIGINT NOT NULL,
+  state BIGINT NOT NULL
+);
+CREATE INDEX ledger_pending_expiry ON ledger_pending (expires_at_us) WHERE state = 0 AND expires_at_us > 0;
+
+-- One row per committed ledger batch; chain_pos orders the hash chain (hashes in lower-case hex).
+CREATE TABLE ledger_batches (
+  id {{serial_pk}},
+  chain_pos BIGINT UNIQUE,
+  prev_hash TEXT,
+  hash TEXT,
+  transfer_count BIGINT NOT NULL,
+  created_at_us BIGINT NOT NULL
+);
+
+CREATE TABLE ledger_chain_head (
+  singleton BIGINT PRIMARY KEY,
+  chain_pos BIGINT NOT NULL,
+  hash TEXT NOT NULL
+);
+INSERT INTO ledger_chain_head (singleton, chain_pos, hash)
+  VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+-- Net change of a hot account per batch; its balance is the account row plus the sum of these.
+CREATE TABLE ledger_hot_deltas (
+  batch_id BIGINT NOT NULL,
+  account_id BIGINT NOT NULL,
+  debits_pending BIGINT NOT NULL,
+  debits_posted BIGINT NOT NULL,
+  credits_pending BIGINT NOT NULL,
+  credits_posted BIGINT NOT NULL,
+  PRIMARY KEY (account_id, batch_id)
+);
+)sql";
+
+const store::Migration kMigrations[] = {
+    {"ledger", 1, "accounts_transfers_chain", kV1},
+};
+
+}  // namespace
+
+std::span<const store::Migration> migrations() {
+  return kMigrations;
+}
+
+}  // namespace tanpu::ledger

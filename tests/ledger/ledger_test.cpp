@@ -1,0 +1,211 @@
+// The ledger on real databases (SQLite and PostgreSQL): postings, idempotency, two-phase transfers,
+// expiry, linked chains, history, hot accounts, concurrency and tamper detection.
+#include <thread>
+
+#include "ledger_fixture.h"
+
+namespace tanpu::ledger::testing {
+namespace {
+
+using S = TransferStatus;
+
+TEST_P(LedgerTest, PlatformAccountsExistAndAreHot) {
+  const Account p = account(kPlatformPointsAccount);
+  EXPECT_EQ(p.currency, Currency::points);
+  EXPECT_EQ(p.flags, account_flags::hot);
+  EXPECT_EQ(account(kPlatformCo2eAccount).currency, Currency::co2e_mg);
+}
+
+TEST_P(LedgerTest, CreditMovesBothSidesAndHotBalanceIsDerived) {
+  const auto m = accounts(2);
+  EXPECT_EQ(submit({transfer(kPlatformPointsAccount, m[0], 300),
+                    transfer(kPlatformPointsAccount, m[1], 200)}),
+            (std::vector<S>{S::ok, S::ok}));
+  EXPECT_EQ(account(m[0]).balance(), 300);
+  EXPECT_EQ(account(m[1]).balance(), 200);
+  EXPECT_EQ(account(kPlatformPointsAccount).balance(), -500);
+  // The platform row itself is never written by a batch: only its deltas are.
+  EXPECT_EQ(count("SELECT debits_posted FROM ledger_accounts WHERE id = 1"), 0);
+  EXPECT_TRUE(verify_now().ok());
+  ASSERT_TRUE(ledger->compact_hot_accounts().has_value());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_hot_deltas"), 0);
+  EXPECT_EQ(account(kPlatformPointsAccount).balance(), -500);
+  EXPECT_TRUE(verify_now().ok());
+}
+
+TEST_P(LedgerTest, SameIdAppliesOnceAndOtherContentConflicts) {
+  const auto m = accounts(1);
+  Transfer t = transfer(kPlatformPointsAccount, m[0], 100);
+  EXPECT_EQ(submit({t}), std::vector<S>{S::ok});
+  EXPECT_EQ(submit({t}), std::vector<S>{S::exists});
+  Transfer other = t;
+  other.amount = 101;
+  EXPECT_EQ(submit({other}), std::vector<S>{S::conflict});
+  EXPECT_EQ(account(m[0]).balance(), 100);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_transfers"), 1);
+}
+
+TEST_P(LedgerTest, RefusedTransfersWriteNothing) {
+  const auto m = accounts(2);
+  const auto co2 = accounts(1, Currency::co2e_mg);
+  EXPECT_EQ(submit({transfer(m[0], m[1], 1), transfer(kPlatformPointsAccount, co2[0], 5),
+                    transfer(kPlatformPointsAccount, 99999, 5), transfer(m[0], m[0], 5)}),
+            (std::vector<S>{S::exceeds_credits, S::currency_mismatch, S::credit_account_not_found,
+                            S::accounts_must_differ}));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_transfers"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_batches"), 0);
+  EXPECT_TRUE(verify_now().ok());
+}
+
+TEST_P(LedgerTest, LinkedChainFailsWhole) {
+  const auto m = accounts(2);
+  EXPECT_EQ(submit({transfer(kPlatformPointsAccount, m[0], 50, transfer_flags::linked),
+                    transfer(m[0], m[1], 60)}),
+            (std::vector<S>{S::linked_event_failed, S::exceeds_credits}));
+  EXPECT_EQ(account(m[0]).balance(), 0);
+  EXPECT_EQ(account(kPlatformPointsAccount).balance(), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_transfers"), 0);
+}
+
+TEST_P(LedgerTest, PendingPostVoidAndExpiry) {
+  const auto m = accounts(2);
+  submit({transfer(kPlatformPointsAccount, m[0], 100)});
+  Transfer hold = transfer(m[0], m[1], 40, transfer_flags::pending);
+  hold.timeout_s = 60;
+  EXPECT_EQ(submit({hold}), std::vector<S>{S::ok});
+  EXPECT_EQ(account(m[0]).available(), 60);
+  Transfer post;
+  post.id = new_time_ordered_id();
+  post.pending_id = hold.id;
+  post.code = 5;
+  post.flags = transfer_flags::post_pending;
+  EXPECT_EQ(submit({post}), std::vector<S>{S::ok});
+  EXPECT_EQ(account(m[1]).balance(), 40);
+  EXPECT_EQ(account(m[0]).debits_pending, 0);
+  Transfer again = post;
+  again.id = new_time_ordered_id();
+  EXPECT_EQ(submit({again}), std::vector<S>{S::pending_already_posted});
+
+  Transfer hold2 = transfer(m[0], m[1], 30, transfer_flags::pending);
+  hold2.timeout_s = 60;
+  Transfer hold3 = transfer(m[0], m[1], 20, transfer_flags::pending);
+  hold3.timeout_s = 10;
+  submit({hold2, hold3});
+  EXPECT_EQ(account(m[0]).available(), 10);
+  Transfer void2;
+  void2.id = new_time_ordered_id();
+  void2.pending_id = hold2.id;
+  void2.code = 5;
+  void2.flags = transfer_flags::void_pending;
+  EXPECT_EQ(submit({void2}), std::vector<S>{S::ok});
+  EXPECT_EQ(account(m[0]).available(), 40);
+  // hold3 times out: nothing before its time, then exactly it.
+  EXPECT_EQ(ledger->expire_pending(clock.now_us()).value_or(-1), 0);
+  clock.now += 11'000'000;
+  Transfer late_post = post;
+  late_post.id = new_time_ordered_id();
+  late_post.pending_id = hold3.id;
+  EXPECT_EQ(submit({late_post}), std::vector<S>{S::pending_expired});
+  EXPECT_EQ(ledger->expire_pending(clock.now_us()).value_or(-1), 1);
+  EXPECT_EQ(ledger->expire_pending(clock.now_us()).value_or(-1), 0);
+  EXPECT_EQ(account(m[0]).available(), 60);
+  EXPECT_EQ(account(m[0]).debits_pending, 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_pending WHERE state = 3"), 1);
+  EXPECT_TRUE(verify_now().ok());
+}
+
+TEST_P(LedgerTest, JobErrorRollsBackItsTransfers) {
+  const auto m = accounts(1);
+  auto r = db->store().write([&](store::Connection& conn) -> Result<void> {
+    std::vector<Transfer> ts = {transfer(kPlatformPointsAccount, m[0], 10)};
+    auto b = ledger->create_transfers(conn, ts);
+    EXPECT_TRUE(b.has_value());
+    return fail(ErrorKind::invalid, "caller_changed_its_mind", "roll back");
+  });
+  EXPECT_FALSE(r.has_value());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_transfers"), 0);
+  EXPECT_EQ(account(m[0]).balance(), 0);
+  EXPECT_TRUE(verify_now().ok());
+}
+
+TEST_P(LedgerTest, HistoryPagesNewestFirstWithoutGapsOrOverlap) {
+  const auto m = accounts(2);
+  for (int i = 0; i < 25; ++i)
+    submit({transfer(kPlatformPointsAccount, m[i % 2 == 0 ? 0 : 1], i + 1)});
+  submit({transfer(m[0], m[1], 3)});
+  std::vector<std::int64_t> seqs;
+  std::string cursor;
+  const std::int64_t both[] = {m[0], m[1]};
+  for (int page = 0; page < 10; ++page) {
+    auto p = ledger->list_transfers(both, cursor, 10);
+    ASSERT_TRUE(p.has_value());
+    for (const auto& t : p->transfers) seqs.push_back(t.seq);
+    cursor = p->next_cursor;
+    if (cursor.empty()) break;
+  }
+  EXPECT_EQ(seqs.size(), 26u);
+  EXPECT_TRUE(std::is_sorted(seqs.rbegin(), seqs.rend()));
+  EXPECT_EQ(std::adjacent_find(seqs.begin(), seqs.end()), seqs.end());
+  EXPECT_FALSE(ledger->list_transfers(both, "zz", 10).has_value());
+  EXPECT_EQ(ledger->list_transfers(both, "", 0).error().code, "limit_out_of_range");
+}
+
+TEST_P(LedgerTest, ConcurrentSubmittersKeepInvariants) {
+  const auto m = accounts(20);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < 8; ++c) {
+    threads.emplace_back([&, c] {
+      std::mt19937 rng(static_cast<unsigned>(c));
+      std::uniform_int_distribution<std::size_t> pick(0, m.size() - 1);
+      std::uniform_int_distribution<std::int64_t> amount(1, 50);
+      for (int round = 0; round < 20; ++round) {
+        std::vector<Transfer> ts;
+        for (int i = 0; i < 20; ++i) {
+          const std::size_t a = pick(rng);
+          const std::size_t b = (a + 1 + pick(rng) % (m.size() - 1)) % m.size();
+          ts.push_back(rng() % 2 == 0 ? transfer(kPlatformPointsAccount, m[a], amount(rng))
+                                      : transfer(m[a], m[b], amount(rng)));
+        }
+        (void)ledger->submit(ts);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const VerifyReport r = verify_now();
+  EXPECT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems.front());
+  EXPECT_GT(r.transfers, 0);
+  for (auto id : m) EXPECT_GE(account(id).balance(), 0);
+}
+
+TEST_P(LedgerTest, VerifyNamesTheTamperedBatch) {
+  const auto m = accounts(2);
+  submit({transfer(kPlatformPointsAccount, m[0], 100)});
+  submit({transfer(kPlatformPointsAccount, m[1], 200)});
+  submit({transfer(kPlatformPointsAccount, m[1], 300)});
+  ASSERT_TRUE(verify_now().ok());
+  // Someone edits the second batch's transfer behind tanpu's back.
+  exec("UPDATE ledger_transfers SET amount = 2000 WHERE amount = 200");
+  const VerifyReport r = verify_now();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.problems.front().find("chain position 2"), std::string::npos) << r.problems.front();
+}
+
+TEST_P(LedgerTest, VerifyCatchesBalanceEditsAndDeletedTransfers) {
+  const auto m = accounts(2);
+  submit({transfer(kPlatformPointsAccount, m[0], 100)});
+  exec("UPDATE ledger_accounts SET credits_posted = 1000000 WHERE id = " + std::to_string(m[0]));
+  VerifyReport r = verify_now();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.problems.front().find("account " + std::to_string(m[0])), std::string::npos);
+  exec("UPDATE ledger_accounts SET credits_posted = 100 WHERE id = " + std::to_string(m[0]));
+  ASSERT_TRUE(verify_now().ok());
+  exec("DELETE FROM ledger_transfers");
+  r = verify_now();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.problems.front().find("chain position 1"), std::string::npos) << r.problems.front();
+}
+
+TANPU_INSTANTIATE_ENGINES(LedgerTest);
+
+}  // namespace
+}  // namespace tanpu::ledger::testing
