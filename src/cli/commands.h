@@ -23,8 +23,8 @@ struct LedgerBenchArgs {
   std::string store = "sqlite";  // sqlite | postgres (TANPU_DATABASE_URL)
   std::int64_t transfers = 1'000'000;
   std::int64_t accounts = 100'000;
-  std::int64_t clients = 8;            // concurrent submitters
-  std::int64_t chunk = 1'000;          // transfers per submission
+  std::int64_t clients = 16;           // concurrent submitters
+  std::int64_t chunk = 4'000;          // transfers per submission
   std::int64_t baseline_max = 20'000;  // the conventional path is slow: measure at most this many
   bool json = false;
 };

@@ -45,7 +45,7 @@ class Applier {
  public:
   Applier(Snapshot& snapshot, const ApplyContext& ctx) : s_(snapshot), ctx_(ctx) {}
 
-  Outcome run(std::span<Transfer> transfers) {
+  Outcome run(std::span<const Transfer> transfers) {
     out_.statuses.assign(transfers.size(), S::ok);
     std::size_t start = 0;
     while (start < transfers.size()) {
@@ -63,7 +63,7 @@ class Applier {
   }
 
  private:
-  void run_chain(std::span<Transfer> chain, std::size_t offset) {
+  void run_chain(std::span<const Transfer> chain, std::size_t offset) {
     const bool linked = chain.size() > 1;
     journal_on_ = linked;
     const Mark mark = this->mark();
@@ -90,8 +90,9 @@ class Applier {
     }
   }
 
-  S apply_one(Transfer& t) {
-    if (const S st = check_static(t, ctx_); st != S::ok) return st;
+  S apply_one(const Transfer& input) {
+    if (const S st = check_static(input, ctx_); st != S::ok) return st;
+    Transfer t = input;
     if (const auto it = batch_ids_.find(t.id); it != batch_ids_.end()) {
       return same_content(out_.applied[it->second], t) ? S::exists : S::conflict;
     }
@@ -102,7 +103,7 @@ class Applier {
     const S st = is_second_phase(t.flags) ? apply_second_phase(t) : apply_plain(t);
     if (st == S::ok) {
       batch_ids_.emplace(t.id, out_.applied.size());
-      out_.applied.push_back(t);
+      out_.applied.push_back(std::move(t));
     }
     return st;
   }
@@ -277,7 +278,8 @@ bool same_content(const Transfer& stored, const Transfer& incoming) {
          stored.flags == incoming.flags && stored.reference == incoming.reference;
 }
 
-Outcome apply_batch(Snapshot& snapshot, std::span<Transfer> transfers, const ApplyContext& ctx) {
+Outcome apply_batch(Snapshot& snapshot, std::span<const Transfer> transfers,
+                    const ApplyContext& ctx) {
   return Applier(snapshot, ctx).run(transfers);
 }
 

@@ -50,7 +50,9 @@ struct ApplyContext {
 
 // Applies transfers to snapshot in order. Accounts in the snapshot are updated in place (hot
 // accounts too: the caller turns their changes into deltas). Linked chains apply all or nothing.
-Outcome apply_batch(Snapshot& snapshot, std::span<Transfer> transfers, const ApplyContext& ctx);
+// The input is not changed; applied transfers are returned resolved in Outcome::applied.
+Outcome apply_batch(Snapshot& snapshot, std::span<const Transfer> transfers,
+                    const ApplyContext& ctx);
 
 // True if a retried transfer (incoming) has the same content as the stored one.
 bool same_content(const Transfer& stored, const Transfer& incoming);

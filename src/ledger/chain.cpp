@@ -30,6 +30,8 @@ void append_canonical(std::string& out, const Transfer& t) {
   put_u32(out, t.code);
   put_u32(out, t.flags);
   put_i64(out, t.timestamp_us);
+  put_i64(out, t.debit_prev_seq);
+  put_i64(out, t.credit_prev_seq);
   put_u32(out, static_cast<std::uint32_t>(t.reference.size()));
   out.append(t.reference);
 }

@@ -127,29 +127,70 @@ Result<BatchResult> Ledger::apply(store::Connection& conn, std::span<Transfer> t
                 "at most " + std::to_string(limits::transfers_per_batch_max) +
                     " transfers per ledger batch");
   }
-  Repository repo(conn, *cache_);
-  Snapshot snapshot;
-  if (auto r = repo.load_snapshot(transfers, snapshot); !r) return std::unexpected(r.error());
-  const ApplyContext ctx{clock_.now_us(), allow_expired};
-  Outcome outcome = apply_batch(snapshot, transfers, ctx);
-  auto batch_id = repo.write_outcome(outcome, snapshot, ctx.now_us);
-  if (!batch_id) {
-    // Another server inserted one of these ids since we looked: re-run, and it will be `exists`.
-    if (batch_id.error().code == store::kUniqueViolation) {
+  // Optimistic first: fresh ids are the rule, so do not probe for each one; the unique index
+  // tells if one was stored before, and then the batch is undone and redone with probes.
+  constexpr std::string_view kSavepoint = "ledger_batch";
+  if (auto r = conn.savepoint(kSavepoint); !r) return std::unexpected(r.error());
+  auto outcome = apply_once(conn, transfers, allow_expired, false);
+  if (!outcome && outcome.error().code == store::kUniqueViolation) {
+    if (auto r = conn.rollback_to(kSavepoint); !r) return std::unexpected(r.error());
+    outcome = apply_once(conn, transfers, allow_expired, true);
+    if (!outcome && outcome.error().code == store::kUniqueViolation) {
+      // Another server stored one of these ids since we probed: the job is re-run from the start.
+      (void)conn.rollback_to(kSavepoint);
+      (void)conn.release(kSavepoint);
       return fail(ErrorKind::unavailable, std::string(store::kRetryable),
                   "a transfer id was applied concurrently; retrying");
     }
-    return std::unexpected(batch_id.error());
   }
+  if (!outcome) {
+    (void)conn.rollback_to(kSavepoint);
+    (void)conn.release(kSavepoint);
+    return std::unexpected(outcome.error());
+  }
+  if (auto r = conn.release(kSavepoint); !r) return std::unexpected(r.error());
   // Hand the ledger-assigned fields back to the caller.
   std::size_t next = 0;
   for (std::size_t i = 0; i < transfers.size(); ++i) {
-    if (outcome.statuses[i] != TransferStatus::ok) continue;
-    TANPU_ASSERT(next < outcome.applied.size() && outcome.applied[next].id == transfers[i].id);
-    transfers[i] = outcome.applied[next++];
+    if (outcome->outcome.statuses[i] != TransferStatus::ok) continue;
+    TANPU_ASSERT(next < outcome->outcome.applied.size() &&
+                 outcome->outcome.applied[next].id == transfers[i].id);
+    transfers[i] = std::move(outcome->outcome.applied[next++]);
   }
-  TANPU_ASSERT(next == outcome.applied.size());
-  return BatchResult{std::move(outcome.statuses), *batch_id};
+  TANPU_ASSERT(next == outcome->outcome.applied.size());
+  return BatchResult{std::move(outcome->outcome.statuses), outcome->batch_id};
+}
+
+Result<Ledger::Applied> Ledger::apply_once(store::Connection& conn,
+                                           std::span<const Transfer> transfers, bool allow_expired,
+                                           bool probe_ids) {
+  Repository repo(conn, *cache_);
+  Snapshot snapshot;
+  if (auto r = repo.load_snapshot(transfers, snapshot, probe_ids); !r) {
+    return std::unexpected(r.error());
+  }
+  const ApplyContext ctx{clock_.now_us(), allow_expired};
+  Applied out;
+  out.outcome = apply_batch(snapshot, transfers, ctx);
+  if (!probe_ids) {
+    // A refusal may hide an id stored before (a replayed post is "already posted", not "exists"):
+    // probe the refused ones, normally none, and take the probing path if any was stored.
+    std::vector<Id128> refused;
+    for (std::size_t i = 0; i < transfers.size(); ++i) {
+      if (out.outcome.statuses[i] != TransferStatus::ok) refused.push_back(transfers[i].id);
+    }
+    if (!refused.empty()) {
+      auto stored = repo.transfers_by_ids(refused);
+      if (!stored) return std::unexpected(stored.error());
+      if (!stored->empty()) {
+        return fail(ErrorKind::conflict, std::string(store::kUniqueViolation), "replayed ids");
+      }
+    }
+  }
+  auto batch_id = repo.write_outcome(out.outcome, snapshot, ctx.now_us);
+  if (!batch_id) return std::unexpected(batch_id.error());
+  out.batch_id = *batch_id;
+  return out;
 }
 
 Result<BatchResult> Ledger::create_transfers(store::Connection& conn,
@@ -278,52 +319,94 @@ Result<Transfer> Ledger::lookup_transfer(Id128 id) {
   return std::move(found->front());
 }
 
+namespace {
+
+// A history cursor holds, per account asked for, the seq to continue from (0: that account is
+// done), as 16 hex digits each.
+std::string encode_cursor(std::span<const std::int64_t> starts) {
+  std::string out;
+  for (std::int64_t v : starts) {
+    std::array<std::uint8_t, 8> b{};
+    for (std::size_t i = 0; i < 8; ++i) {
+      b[i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(v) >> (56 - 8 * i));
+    }
+    out += to_hex(b);
+  }
+  return out;
+}
+
+Result<std::vector<std::int64_t>> decode_cursor(std::string_view cursor, std::size_t accounts) {
+  auto bytes = from_hex(cursor);
+  if (!bytes || bytes->size() != 8 * accounts) {
+    return fail(ErrorKind::invalid, "invalid_cursor", "cursor is not one this API gave", "cursor");
+  }
+  std::vector<std::int64_t> starts(accounts);
+  for (std::size_t a = 0; a < accounts; ++a) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | (*bytes)[a * 8 + i];
+    if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return fail(ErrorKind::invalid, "invalid_cursor", "cursor is not one this API gave", "cursor");
+    }
+    starts[a] = static_cast<std::int64_t>(v);
+  }
+  return starts;
+}
+
+}  // namespace
+
 Result<TransferPage> Ledger::list_transfers(std::span<const std::int64_t> account_ids,
                                             std::string_view cursor, std::size_t limit) {
-  TANPU_ASSERT(account_ids.size() <= kHistoryAccountsMax);
+  TANPU_ASSERT(!account_ids.empty() && account_ids.size() <= kHistoryAccountsMax);
   if (limit == 0 || limit > limits::page_size_max) {
     return fail(ErrorKind::invalid, "limit_out_of_range",
                 "limit must be 1.." + std::to_string(limits::page_size_max), "limit");
   }
-  std::int64_t before = std::numeric_limits<std::int64_t>::max();
-  if (!cursor.empty()) {
-    auto bytes = from_hex(cursor);
-    if (!bytes || bytes->size() != 8) {
-      return fail(ErrorKind::invalid, "invalid_cursor", "cursor is not one this API gave",
-                  "cursor");
-    }
-    std::uint64_t v = 0;
-    for (std::uint8_t b : *bytes) v = (v << 8) | b;
-    before = static_cast<std::int64_t>(v);
-    if (before <= 0) {
-      return fail(ErrorKind::invalid, "invalid_cursor", "cursor is not one this API gave",
-                  "cursor");
-    }
-  }
   auto lease = store_.acquire();
   if (!lease) return std::unexpected(lease.error());
   Repository repo(**lease, *cache_);
-  std::vector<Transfer> merged;
-  for (std::int64_t account : account_ids) {
-    for (bool debit_side : {true, false}) {
-      auto part = repo.history(account, debit_side, before, limit + 1);
-      if (!part) return std::unexpected(part.error());
-      merged.insert(merged.end(), std::make_move_iterator(part->begin()),
-                    std::make_move_iterator(part->end()));
+  std::vector<Account> accounts;
+  for (std::int64_t id : account_ids) {
+    auto a = repo.account(id);
+    if (!a) return std::unexpected(a.error());
+    accounts.push_back(std::move(*a));
+  }
+  std::vector<std::int64_t> starts(accounts.size());
+  if (cursor.empty()) {
+    for (std::size_t i = 0; i < accounts.size(); ++i) {
+      const bool hot = (accounts[i].flags & account_flags::hot) != 0;
+      starts[i] = hot ? std::numeric_limits<std::int64_t>::max() : accounts[i].last_seq;
     }
+  } else {
+    auto decoded = decode_cursor(cursor, accounts.size());
+    if (!decoded) return std::unexpected(decoded.error());
+    starts = std::move(*decoded);
+  }
+  // limit+1 from each list tells whether anything is left after this page.
+  std::vector<std::vector<Transfer>> lists(accounts.size());
+  std::vector<Transfer> merged;
+  for (std::size_t i = 0; i < accounts.size(); ++i) {
+    if (starts[i] == 0) continue;
+    auto part = repo.history(accounts[i], starts[i], limit + 1);
+    if (!part) return std::unexpected(part.error());
+    lists[i] = std::move(*part);
+    merged.insert(merged.end(), lists[i].begin(), lists[i].end());
   }
   std::sort(merged.begin(), merged.end(),
             [](const Transfer& a, const Transfer& b) { return a.seq > b.seq; });
+  // A transfer between two of the accounts asked for is in both lists: show it once.
   merged.erase(std::unique(merged.begin(), merged.end(),
                            [](const Transfer& a, const Transfer& b) { return a.seq == b.seq; }),
                merged.end());
   TransferPage page;
   if (merged.size() > limit) {
     merged.resize(limit);
-    std::array<std::uint8_t, 8> c{};
-    const auto v = static_cast<std::uint64_t>(merged.back().seq);
-    for (std::size_t i = 0; i < 8; ++i) c[i] = static_cast<std::uint8_t>(v >> (56 - 8 * i));
-    page.next_cursor = to_hex(c);
+    const std::int64_t oldest = merged.back().seq;
+    for (std::size_t i = 0; i < lists.size(); ++i) {
+      const auto next = std::find_if(lists[i].begin(), lists[i].end(),
+                                     [&](const Transfer& t) { return t.seq < oldest; });
+      starts[i] = next == lists[i].end() ? 0 : next->seq;
+    }
+    page.next_cursor = encode_cursor(starts);
   }
   page.transfers = std::move(merged);
   return page;

@@ -18,6 +18,7 @@
 
 #include "core/result.h"
 #include "core/time.h"
+#include "ledger/apply.h"
 #include "ledger/repository.h"
 #include "ledger/types.h"
 #include "store/migrate.h"
@@ -84,8 +85,14 @@ class Ledger {
 
  private:
   struct Coalescer;
+  struct Applied {
+    Outcome outcome;
+    std::int64_t batch_id = 0;
+  };
   Result<BatchResult> apply(store::Connection& conn, std::span<Transfer> transfers,
                             bool allow_expired);
+  Result<Applied> apply_once(store::Connection& conn, std::span<const Transfer> transfers,
+                             bool allow_expired, bool probe_ids);
   void coalesce_loop();
   store::Store& store_;
   const Clock& clock_;

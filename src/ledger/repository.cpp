@@ -58,12 +58,13 @@ Account account_from_row(const store::Rows& rows, std::size_t r) {
   a.credits_pending = rows.i64(r, 7);
   a.credits_posted = rows.i64(r, 8);
   a.created_at_us = rows.i64(r, 9);
+  a.last_seq = rows.i64(r, 10);
   return a;
 }
 
 constexpr std::string_view kAccountColumns =
     "id, currency, owner_kind, owner_id, flags, debits_pending, debits_posted, credits_pending, "
-    "credits_posted, created_at_us";
+    "credits_posted, created_at_us, last_seq";
 
 // Runs `sql` (ending in an IN-list of kInChunk placeholders) over keys in chunks; calls on_rows.
 template <class Key, class ToParam, class OnRows>
@@ -109,15 +110,18 @@ Transfer Repository::transfer_from_row(const store::Rows& rows, std::size_t r) {
   t.flags = static_cast<std::uint32_t>(rows.i64(r, 8));
   t.reference = std::string(rows.text(r, 9));
   t.timestamp_us = rows.i64(r, 10);
+  t.debit_prev_seq = rows.i64(r, 11);
+  t.credit_prev_seq = rows.i64(r, 12);
   return t;
 }
 
-Result<void> Repository::load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot) {
+Result<void> Repository::load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot,
+                                       bool probe_ids) {
   std::vector<Id128> ids;
   std::vector<Id128> pending_ids;
-  ids.reserve(transfers.size());
+  if (probe_ids) ids.reserve(transfers.size());
   for (const Transfer& t : transfers) {
-    ids.push_back(t.id);
+    if (probe_ids) ids.push_back(t.id);
     if (!t.pending_id.is_zero()) {
       ids.push_back(t.pending_id);
       pending_ids.push_back(t.pending_id);
@@ -224,7 +228,7 @@ Result<void> Repository::load_accounts(std::vector<std::int64_t> ids, Snapshot& 
       });
 }
 
-Result<std::int64_t> Repository::write_outcome(Outcome& outcome, const Snapshot& snapshot,
+Result<std::int64_t> Repository::write_outcome(Outcome& outcome, Snapshot& snapshot,
                                                std::int64_t now_us) {
   if (outcome.applied.empty()) return 0;
   TANPU_ASSERT(outcome.applied.size() < (std::size_t{1} << kSeqPositionBits));
@@ -236,6 +240,7 @@ Result<std::int64_t> Repository::write_outcome(Outcome& outcome, const Snapshot&
   for (std::size_t i = 0; i < outcome.applied.size(); ++i) {
     outcome.applied[i].seq = make_seq(batch_id, i);
   }
+  link_histories(outcome, snapshot);
   if (auto r = insert_transfers(outcome.applied); !r) return std::unexpected(r.error());
   if (auto r = update_accounts(snapshot, batch_id); !r) return std::unexpected(r.error());
   if (auto r = write_pendings(outcome); !r) return std::unexpected(r.error());
@@ -244,10 +249,28 @@ Result<std::int64_t> Repository::write_outcome(Outcome& outcome, const Snapshot&
   return batch_id;
 }
 
+// Threads each applied transfer onto its accounts' history lists (hot accounts keep none).
+void Repository::link_histories(Outcome& outcome, Snapshot& snapshot) {
+  auto link = [&](std::int64_t account_id, std::int64_t seq, std::int64_t& prev) {
+    Account& a = snapshot.accounts.at(account_id).account;
+    if ((a.flags & account_flags::hot) != 0) {
+      prev = 0;
+      return;
+    }
+    prev = a.last_seq;
+    a.last_seq = seq;
+  };
+  for (Transfer& t : outcome.applied) {
+    link(t.debit_account_id, t.seq, t.debit_prev_seq);
+    link(t.credit_account_id, t.seq, t.credit_prev_seq);
+  }
+}
+
 Result<void> Repository::insert_transfers(std::span<const Transfer> applied) {
-  static constexpr std::array<std::string_view, 11> cols = {
-      "seq",  "id",    "debit_account_id", "credit_account_id", "amount", "pending_id", "timeout_s",
-      "code", "flags", "reference",        "timestamp_us"};
+  static constexpr std::array<std::string_view, 13> cols = {
+      "seq",       "id",   "debit_account_id", "credit_account_id", "amount",
+      "pending_id", "timeout_s", "code", "flags", "reference", "timestamp_us",
+      "debit_prev_seq", "credit_prev_seq"};
   std::vector<std::array<std::uint8_t, 16>> ids(applied.size());
   std::vector<std::array<std::uint8_t, 16>> pending_ids(applied.size());
   std::vector<Param> values;
@@ -271,6 +294,8 @@ Result<void> Repository::insert_transfers(std::span<const Transfer> applied) {
     values.emplace_back(static_cast<std::int64_t>(t.flags));
     values.emplace_back(std::string_view(t.reference));
     values.emplace_back(t.timestamp_us);
+    values.emplace_back(t.debit_prev_seq);
+    values.emplace_back(t.credit_prev_seq);
   }
   return conn_.bulk_insert("ledger_transfers", cols, values);
 }
@@ -297,8 +322,9 @@ Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t 
     for (const Account* a : touched) {
       auto r = conn_.exec(
           "UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, "
-          "credits_posted = ? WHERE id = ?",
-          {a->debits_pending, a->debits_posted, a->credits_pending, a->credits_posted, a->id});
+          "credits_posted = ?, last_seq = ? WHERE id = ?",
+          {a->debits_pending, a->debits_posted, a->credits_pending, a->credits_posted, a->last_seq,
+           a->id});
       if (!r) return std::unexpected(r.error());
       TANPU_ASSERT(*r == 1);
     }
@@ -307,17 +333,18 @@ Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t 
   // PostgreSQL: one round trip per kValuesChunk accounts.
   static const std::string sql =
       "UPDATE ledger_accounts AS a SET debits_pending = v.dp, debits_posted = v.dpo, "
-      "credits_pending = v.cp, credits_posted = v.cpo FROM (VALUES " +
-      values_rows(kValuesChunk, 5) + ") AS v(id, dp, dpo, cp, cpo) WHERE a.id = v.id";
-  std::vector<Param> params(kValuesChunk * 5);
+      "credits_pending = v.cp, credits_posted = v.cpo, last_seq = v.ls FROM (VALUES " +
+      values_rows(kValuesChunk, 6) + ") AS v(id, dp, dpo, cp, cpo, ls) WHERE a.id = v.id";
+  std::vector<Param> params(kValuesChunk * 6);
   for (std::size_t start = 0; start < touched.size(); start += kValuesChunk) {
     for (std::size_t i = 0; i < kValuesChunk; ++i) {
       const Account* a = touched[std::min(start + i, touched.size() - 1)];
-      params[i * 5 + 0] = a->id;
-      params[i * 5 + 1] = a->debits_pending;
-      params[i * 5 + 2] = a->debits_posted;
-      params[i * 5 + 3] = a->credits_pending;
-      params[i * 5 + 4] = a->credits_posted;
+      params[i * 6 + 0] = a->id;
+      params[i * 6 + 1] = a->debits_pending;
+      params[i * 6 + 2] = a->debits_posted;
+      params[i * 6 + 3] = a->credits_pending;
+      params[i * 6 + 4] = a->credits_posted;
+      params[i * 6 + 5] = a->last_seq;
     }
     auto r = conn_.exec(sql, params);
     if (!r) return std::unexpected(r.error());
@@ -387,7 +414,7 @@ Result<Account> Repository::account(std::int64_t id) {
       "SELECT a.id, a.currency, a.owner_kind, a.owner_id, a.flags, "
       "a.debits_pending + COALESCE(d.dp, 0), a.debits_posted + COALESCE(d.dpo, 0), "
       "a.credits_pending + COALESCE(d.cp, 0), a.credits_posted + COALESCE(d.cpo, 0), "
-      "a.created_at_us FROM ledger_accounts a LEFT JOIN (SELECT account_id, "
+      "a.created_at_us, a.last_seq FROM ledger_accounts a LEFT JOIN (SELECT account_id, "
       "CAST(SUM(debits_pending) AS BIGINT) AS dp, CAST(SUM(debits_posted) AS BIGINT) AS dpo, "
       "CAST(SUM(credits_pending) AS BIGINT) AS cp, CAST(SUM(credits_posted) AS BIGINT) AS cpo "
       "FROM ledger_hot_deltas WHERE account_id = ? GROUP BY account_id) d ON d.account_id = a.id "
@@ -410,13 +437,29 @@ Result<std::vector<Transfer>> Repository::transfers_by_ids(std::span<const Id128
   return out;
 }
 
-Result<std::vector<Transfer>> Repository::history(std::int64_t account_id, bool debit_side,
-                                                  std::int64_t before_seq, std::size_t limit) {
-  const std::string sql = "SELECT " + std::string(kTransferColumns) +
-                          " FROM ledger_transfers WHERE " +
-                          (debit_side ? "debit_account_id" : "credit_account_id") +
-                          " = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
-  auto rows = conn_.query(sql, {account_id, before_seq, static_cast<std::int64_t>(limit)});
+Result<std::vector<Transfer>> Repository::history(const Account& account, std::int64_t from,
+                                                  std::size_t limit) {
+  const auto n = static_cast<std::int64_t>(limit);
+  Result<store::Rows> rows = store::Rows{};
+  if ((account.flags & account_flags::hot) != 0) {
+    // Hot accounts keep no list (they are on one side of nearly everything): scan.
+    static const std::string scan =
+        "SELECT " + std::string(kTransferColumns) +
+        " FROM ledger_transfers WHERE seq <= ? AND (debit_account_id = ? OR credit_account_id = ?) "
+        "ORDER BY seq DESC LIMIT ?";
+    rows = conn_.query(scan, {from, account.id, account.id, n});
+  } else {
+    // Follow the list: each step is a primary-key look-up.
+    static const std::string walk =
+        "WITH RECURSIVE h(seq, depth) AS (SELECT CAST(? AS BIGINT), 1 UNION ALL "
+        "SELECT CASE WHEN t.debit_account_id = ? THEN t.debit_prev_seq ELSE t.credit_prev_seq END, "
+        "h.depth + 1 FROM h JOIN ledger_transfers t ON t.seq = h.seq WHERE h.depth < ?) "
+        "SELECT " + std::string("t.seq, t.id, t.debit_account_id, t.credit_account_id, t.amount, "
+        "t.pending_id, t.timeout_s, t.code, t.flags, t.reference, t.timestamp_us, "
+        "t.debit_prev_seq, t.credit_prev_seq") +
+        " FROM h JOIN ledger_transfers t ON t.seq = h.seq ORDER BY t.seq DESC";
+    rows = conn_.query(walk, {from, account.id, n});
+  }
   if (!rows) return std::unexpected(rows.error());
   std::vector<Transfer> out;
   out.reserve(rows->size());

@@ -40,21 +40,24 @@ class Repository {
  public:
   Repository(store::Connection& conn, AccountCache& cache) : conn_(conn), cache_(cache) {}
 
-  // Loads every stored transfer whose id is in the batch, the pending transfers that post/void
-  // transfers name (locked on PostgreSQL), and every account referenced (non-hot ones locked on
-  // PostgreSQL, in id order so concurrent batches cannot deadlock).
-  Result<void> load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot);
+  // Loads the pending transfers that post/void transfers name (locked on PostgreSQL) and the stored
+  // transfers with those ids, and every account referenced (non-hot ones locked on PostgreSQL, in
+  // id order so concurrent batches cannot deadlock). With probe_ids, also every stored transfer
+  // whose id is in the batch; without, the caller relies on the unique index to report one.
+  Result<void> load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot,
+                             bool probe_ids);
 
   // Writes an outcome: transfers (seq and chain link assigned here), account balances, hot-account
   // deltas, pending rows and their resolutions. Returns the batch id, or 0 if nothing was applied.
-  Result<std::int64_t> write_outcome(Outcome& outcome, const Snapshot& snapshot,
-                                     std::int64_t now_us);
+  Result<std::int64_t> write_outcome(Outcome& outcome, Snapshot& snapshot, std::int64_t now_us);
 
   // Reads.
   Result<Account> account(std::int64_t id);
   Result<std::vector<Transfer>> transfers_by_ids(std::span<const Id128> ids);
-  Result<std::vector<Transfer>> history(std::int64_t account_id, bool debit_side,
-                                        std::int64_t before_seq, std::size_t limit);
+  // Up to `limit` transfers of account_id, newest first, starting at seq `from` (inclusive): for
+  // a normal account by following its history list from `from`, for a hot account by scanning.
+  Result<std::vector<Transfer>> history(const Account& account, std::int64_t from,
+                                        std::size_t limit);
   // Pending transfers still open whose expiry is at or before now_us.
   Result<std::vector<Id128>> expired_pending(std::int64_t now_us, std::size_t max);
   // Loads the cache with every hot account.
@@ -66,13 +69,14 @@ class Repository {
   static Transfer transfer_from_row(const store::Rows& rows, std::size_t r);
   static constexpr std::string_view kTransferColumns =
       "seq, id, debit_account_id, credit_account_id, amount, pending_id, timeout_s, code, flags, "
-      "reference, timestamp_us";
+      "reference, timestamp_us, debit_prev_seq, credit_prev_seq";
 
  private:
   Result<void> load_existing(std::span<const Id128> ids, Snapshot& snapshot);
   Result<void> load_pendings(std::span<const Id128> ids, Snapshot& snapshot);
   Result<void> load_accounts(std::vector<std::int64_t> ids, Snapshot& snapshot);
   Result<void> insert_transfers(std::span<const Transfer> applied);
+  void link_histories(Outcome& outcome, Snapshot& snapshot);
   Result<void> update_accounts(const Snapshot& snapshot, std::int64_t batch_id);
   Result<void> write_pendings(const Outcome& outcome);
   Result<ChainLink> append_link(std::int64_t batch_id, std::span<const Transfer> applied);

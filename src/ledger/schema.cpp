@@ -17,7 +17,8 @@ CREATE TABLE ledger_accounts (
   debits_posted BIGINT NOT NULL DEFAULT 0,
   credits_pending BIGINT NOT NULL DEFAULT 0,
   credits_posted BIGINT NOT NULL DEFAULT 0,
-  created_at_us BIGINT NOT NULL
+  created_at_us BIGINT NOT NULL,
+  last_seq BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX ledger_accounts_owner ON ledger_accounts (owner_kind, owner_id);
 INSERT INTO ledger_accounts (currency, owner_kind, owner_id, flags, created_at_us)
@@ -38,11 +39,12 @@ CREATE TABLE ledger_transfers (
   code BIGINT NOT NULL,
   flags BIGINT NOT NULL,
   reference TEXT NOT NULL,
-  timestamp_us BIGINT NOT NULL
+  timestamp_us BIGINT NOT NULL,
+  debit_prev_seq BIGINT NOT NULL,
+  credit_prev_seq BIGINT NOT NULL
 );
--- History per account. The platform accounts' entries all append at one end of these indexes.
-CREATE INDEX ledger_transfers_debit ON ledger_transfers (debit_account_id, seq);
-CREATE INDEX ledger_transfers_credit ON ledger_transfers (credit_account_id, seq);
+-- No index per account: an account's history is the list ledger_accounts.last_seq →
+-- *_prev_seq → … (primary-key look-ups). Both remaining keys (seq, time-ordered id) append.
 
 -- Open and resolved two-phase transfers. state: 0 pending, 1 posted, 2 voided, 3 expired.
 CREATE TABLE ledger_pending (

@@ -39,6 +39,7 @@ struct Account {
   std::int64_t credits_pending = 0;
   std::int64_t credits_posted = 0;
   std::int64_t created_at_us = 0;
+  std::int64_t last_seq = 0;  // newest transfer touching this account (0: none; hot accounts: 0)
 
   // Posted balance, credit-normal (what a member owns).
   std::int64_t balance() const { return credits_posted - debits_posted; }
@@ -88,6 +89,11 @@ struct Transfer {
   std::string reference;          // what it is about ("behaviour:…", "order:…"), bounded
   std::int64_t timestamp_us = 0;  // assigned by the ledger when applied
   std::int64_t seq = 0;           // assigned by the ledger: batch id << 20 | position in batch
+  // Assigned by the ledger: the previous transfer of the debit (credit) account, 0 if none or if
+  // that account is hot. Each account's history is a list threaded through these, newest first,
+  // so the transfers table needs no per-account index (whose random inserts would cap throughput).
+  std::int64_t debit_prev_seq = 0;
+  std::int64_t credit_prev_seq = 0;
 };
 
 // Outcome of one transfer in a request, in the order given.

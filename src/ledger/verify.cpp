@@ -25,6 +25,7 @@ struct Balances {
 struct StoredAccount {
   Currency currency;
   std::uint32_t flags;
+  std::int64_t last_seq;
   Balances stored;
   Balances recomputed;
 };
@@ -80,16 +81,14 @@ class Verifier {
     auto rows = conn_.query(
         "SELECT a.id, a.currency, a.flags, a.debits_pending, a.debits_posted, a.credits_pending, "
         "a.credits_posted, COALESCE(d.dp, 0), COALESCE(d.dpo, 0), COALESCE(d.cp, 0), "
-        "COALESCE(d.cpo, 0) FROM ledger_accounts a LEFT JOIN (SELECT account_id, "
+        "COALESCE(d.cpo, 0), a.last_seq FROM ledger_accounts a LEFT JOIN (SELECT account_id, "
         "CAST(SUM(debits_pending) AS BIGINT) AS dp, CAST(SUM(debits_posted) AS BIGINT) AS dpo, "
         "CAST(SUM(credits_pending) AS BIGINT) AS cp, CAST(SUM(credits_posted) AS BIGINT) AS cpo "
         "FROM ledger_hot_deltas GROUP BY account_id) d ON d.account_id = a.id ORDER BY a.id");
     if (!rows) return std::unexpected(rows.error());
     for (std::size_t r = 0; r < rows->size(); ++r) {
       StoredAccount a{static_cast<Currency>(rows->i64(r, 1)),
-                      static_cast<std::uint32_t>(rows->i64(r, 2)),
-                      {},
-                      {}};
+                      static_cast<std::uint32_t>(rows->i64(r, 2)), rows->i64(r, 11), {}, {}};
       a.stored.debits_pending = i128{rows->i64(r, 3)} + rows->i64(r, 7);
       a.stored.debits_posted = i128{rows->i64(r, 4)} + rows->i64(r, 8);
       a.stored.credits_pending = i128{rows->i64(r, 5)} + rows->i64(r, 9);
@@ -215,10 +214,28 @@ class Verifier {
     return &it->second.recomputed;
   }
 
+  // Each normal account's history is a list through *_prev_seq; it must name exactly the previous
+  // transfer of that account (hot accounts keep none).
+  void check_history_link(std::int64_t account_id, std::int64_t prev, const Transfer& t) {
+    const StoredAccount& a = accounts_.at(account_id);
+    std::int64_t expected = 0;
+    if ((a.flags & account_flags::hot) == 0) {
+      std::int64_t& last = last_seq_[account_id];
+      expected = last;
+      last = t.seq;
+    }
+    if (prev != expected) {
+      problem("transfer " + t.id.to_hex() + " breaks the history of account " +
+              std::to_string(account_id));
+    }
+  }
+
   void apply_to_balances(const Transfer& t) {
     Balances* d = recomputed(t.debit_account_id, t);
     Balances* c = recomputed(t.credit_account_id, t);
     if (d == nullptr || c == nullptr) return;
+    check_history_link(t.debit_account_id, t.debit_prev_seq, t);
+    check_history_link(t.credit_account_id, t.credit_prev_seq, t);
     if (accounts_.at(t.debit_account_id).currency != accounts_.at(t.credit_account_id).currency) {
       problem("transfer " + t.id.to_hex() + " moves between accounts of different currencies");
     }
@@ -265,6 +282,10 @@ class Verifier {
           problem("account " + std::to_string(id) + ": stored " + name + " " + str(v.first) +
                   " but the transfers give " + str(v.second));
         }
+      }
+      const auto seen = last_seq_.find(id);
+      if (a.last_seq != (seen == last_seq_.end() ? 0 : seen->second)) {
+        problem("account " + std::to_string(id) + ": last_seq does not name its newest transfer");
       }
     }
   }
@@ -325,6 +346,7 @@ class Verifier {
   std::vector<std::string> chain_problems_;
   std::unordered_set<std::int64_t> seen_batches_;
   std::unordered_map<Id128, OpenPending, Id128Hash> pendings_;
+  std::unordered_map<std::int64_t, std::int64_t> last_seq_;
 };
 
 }  // namespace

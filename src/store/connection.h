@@ -20,7 +20,8 @@ enum class Dialect { sqlite, postgres };
 using Bytes = std::vector<std::uint8_t>;
 
 // A bound parameter. Borrowed: the referenced text or bytes must outlive the call.
-using Param = std::variant<std::nullptr_t, std::int64_t, std::string_view, std::span<const std::uint8_t>>;
+using Param =
+    std::variant<std::nullptr_t, std::int64_t, std::string_view, std::span<const std::uint8_t>>;
 
 // A fully read result set. Cells are addressed by (row, column); columns in SELECT order.
 class Rows {
@@ -76,7 +77,8 @@ class Connection {
 
   // Appends rows to a table as fast as the engine allows (COPY on PostgreSQL, a cached multi-row
   // prepared INSERT on SQLite). values is row-major: columns.size() params per row.
-  virtual Result<void> bulk_insert(std::string_view table, std::span<const std::string_view> columns,
+  virtual Result<void> bulk_insert(std::string_view table,
+                                   std::span<const std::string_view> columns,
                                    std::span<const Param> values) = 0;
 
   // Transactions. Savepoints nest inside a transaction.
@@ -92,6 +94,7 @@ class Connection {
 // Engine error codes that callers may act on. Engines map their native errors to these codes in
 // Error::code; everything else is "db_error".
 inline constexpr std::string_view kUniqueViolation = "unique_violation";
-inline constexpr std::string_view kRetryable = "retryable";  // deadlock / serialization failure / busy
+inline constexpr std::string_view kRetryable =
+    "retryable";  // deadlock / serialization failure / busy
 
 }  // namespace tanpu::store

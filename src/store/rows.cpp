@@ -10,7 +10,9 @@ const Rows::Cell& Rows::at(std::size_t row, std::size_t col) const {
   return cells_[index];
 }
 
-bool Rows::is_null(std::size_t row, std::size_t col) const { return at(row, col).type == Type::null; }
+bool Rows::is_null(std::size_t row, std::size_t col) const {
+  return at(row, col).type == Type::null;
+}
 
 std::int64_t Rows::i64(std::size_t row, std::size_t col) const {
   const Cell& c = at(row, col);
@@ -30,9 +32,13 @@ std::span<const std::uint8_t> Rows::blob(std::size_t row, std::size_t col) const
   return {reinterpret_cast<const std::uint8_t*>(t.data()), t.size()};
 }
 
-void Rows::push_null() { cells_.push_back({Type::null, 0, 0}); }
+void Rows::push_null() {
+  cells_.push_back({Type::null, 0, 0});
+}
 
-void Rows::push_i64(std::int64_t v) { cells_.push_back({Type::i64, v, 0}); }
+void Rows::push_i64(std::int64_t v) {
+  cells_.push_back({Type::i64, v, 0});
+}
 
 void Rows::push_text(std::string_view v) {
   cells_.push_back({Type::text, static_cast<std::int64_t>(buffer_.size()), v.size()});

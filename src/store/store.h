@@ -35,7 +35,8 @@ class Lease {
  public:
   Lease(Store* store, std::unique_ptr<Connection> conn) : store_(store), conn_(std::move(conn)) {}
   Lease(Lease&&) noexcept = default;
-  Lease& operator=(Lease&&) noexcept = default;
+  // Gives back the connection this lease held, then takes other's.
+  Lease& operator=(Lease&& other) noexcept;
   ~Lease();
   Connection& operator*() const { return *conn_; }
   Connection* operator->() const { return conn_.get(); }
@@ -64,8 +65,10 @@ class Store {
 
   // Runs job in a write transaction together with other concurrent jobs (group commit) and returns
   // once the group's commit is durable. The job's own error is returned and its changes are undone;
-  // a failed commit fails every job in the group. Jobs that fail with code kRetryable are retried
-  // (bounded) from the start, so a job must only depend on what it reads inside the transaction.
+  // if the group's commit fails, each of its jobs is run again alone, so one bad job never fails
+  // the others (a connection lost during COMMIT fails them with "db_unavailable": the outcome is
+  // unknown). Jobs that fail with code kRetryable are retried (bounded) from the start, so a job
+  // must only depend on what it reads inside the transaction, and may run more than once.
   virtual Result<void> write(WriteJob job) = 0;
 
   // Convenience: a job that produces a value.
@@ -91,6 +94,14 @@ class Store {
 
 inline Lease::~Lease() {
   if (conn_ && store_ != nullptr) store_->give_back(std::move(conn_));
+}
+
+inline Lease& Lease::operator=(Lease&& other) noexcept {
+  if (this == &other) return *this;
+  if (conn_ && store_ != nullptr) store_->give_back(std::move(conn_));
+  store_ = other.store_;
+  conn_ = std::move(other.conn_);
+  return *this;
 }
 
 }  // namespace tanpu::store

@@ -205,6 +205,19 @@ TEST_P(LedgerTest, VerifyCatchesBalanceEditsAndDeletedTransfers) {
   EXPECT_NE(r.problems.front().find("chain position 1"), std::string::npos) << r.problems.front();
 }
 
+TEST_P(LedgerTest, VerifyCatchesABrokenHistoryList) {
+  const auto m = accounts(1);
+  submit({transfer(kPlatformPointsAccount, m[0], 1)});
+  submit({transfer(kPlatformPointsAccount, m[0], 2)});
+  ASSERT_TRUE(verify_now().ok());
+  exec("UPDATE ledger_transfers SET credit_prev_seq = 0 WHERE amount = 2");
+  const VerifyReport r = verify_now();
+  ASSERT_FALSE(r.ok());
+  bool named = false;
+  for (const auto& p : r.problems) named |= p.find("breaks the history of account") != std::string::npos;
+  EXPECT_TRUE(named);
+}
+
 TANPU_INSTANTIATE_ENGINES(LedgerTest);
 
 }  // namespace

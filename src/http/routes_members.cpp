@@ -1,0 +1,265 @@
+// /v1/members, /v1/sessions, /v1/me: registration, login, and the member's own carbon account.
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "core/assert.h"
+#include "core/limits.h"
+#include "core/time.h"
+#include "core/units.h"
+#include "http/app.h"
+#include "http/auth.h"
+#include "http/json_input.h"
+#include "ledger/ledger.h"
+#include "members/members.h"
+
+namespace tanpu::http {
+namespace {
+
+using nlohmann::json;
+
+// The JSON reader's own bound on each string, looser than the members module's limits so that the
+// module's precise codes (password_too_long, email_too_long…) answer the usual cases.
+constexpr std::size_t kReaderSlack = 4;
+
+Response fail_response(const Error& error) {
+  Response response = error_response(error);
+  // RFC 6750 §3: a 401 names the scheme the client should use.
+  if (error.kind == ErrorKind::unauthenticated) {
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+  }
+  return response;
+}
+
+json nullable(const std::optional<std::string>& text) {
+  return text ? json(*text) : json(nullptr);
+}
+
+json member_json(const members::MemberView& view) {
+  return json{{"id", view.id},
+              {"display_name", view.display_name},
+              {"phone", nullable(view.phone_masked)},
+              {"email", nullable(view.email_masked)},
+              {"role", members::to_string(view.role)},
+              {"points_account_id", view.points_account_id},
+              {"co2e_account_id", view.co2e_account_id},
+              {"created_at", format_iso8601(view.created_at_us)}};
+}
+
+// value_mg / 10^scale as an exact decimal with exactly `scale` fraction digits ("1.234000").
+std::string fixed_decimal(std::int64_t value_mg, int scale) {
+  const bool negative = value_mg < 0;
+  const std::uint64_t mag =
+      negative ? ~static_cast<std::uint64_t>(value_mg) + 1 : static_cast<std::uint64_t>(value_mg);
+  std::uint64_t pow = 1;
+  for (int i = 0; i < scale; ++i) pow *= 10;
+  std::string frac = std::to_string(mag % pow);
+  frac.insert(0, static_cast<std::size_t>(scale) - frac.size(), '0');
+  return (negative ? "-" : "") + std::to_string(mag / pow) + "." + frac;
+}
+
+json transfer_flag_names(std::uint32_t flags) {
+  namespace f = ledger::transfer_flags;
+  static constexpr std::array<std::pair<std::uint32_t, std::string_view>, 5> names{{
+      {f::linked, "linked"},
+      {f::pending, "pending"},
+      {f::post_pending, "post_pending"},
+      {f::void_pending, "void_pending"},
+      {f::expired, "expired"},
+  }};
+  json out = json::array();
+  for (const auto& [bit, name] : names) {
+    if ((flags & bit) != 0) out.push_back(name);
+  }
+  return out;
+}
+
+json transfer_json(const ledger::Transfer& t, const members::MemberView& member) {
+  auto mine = [&](std::int64_t id) {
+    return id == member.points_account_id || id == member.co2e_account_id;
+  };
+  const bool incoming = mine(t.credit_account_id);
+  TANPU_ASSERT_MSG(incoming || mine(t.debit_account_id), "listed a transfer of other accounts");
+  const std::int64_t account_id = incoming ? t.credit_account_id : t.debit_account_id;
+  const bool points = account_id == member.points_account_id;
+  return json{{"id", t.id.to_hex()},
+              {"direction", incoming ? "in" : "out"},
+              {"account_id", account_id},
+              {"currency",
+               ledger::to_string(points ? ledger::Currency::points : ledger::Currency::co2e_mg)},
+              {"amount", t.amount},
+              {points ? "amount_points" : "amount_mg", t.amount},
+              {"code", t.code},
+              {"reference", t.reference},
+              {"flags", transfer_flag_names(t.flags)},
+              {"timestamp", format_iso8601(t.timestamp_us)}};
+}
+
+Result<members::RegisterInput> read_register(const Request& request) {
+  auto body = parse_json(request.body);
+  if (!body) return fail(body.error());
+  ObjectReader reader(*body);
+  auto phone = reader.opt_string("phone", kReaderSlack * 32);
+  if (!phone) return fail(phone.error());
+  auto email = reader.opt_string("email", kReaderSlack * limits::email_bytes_max);
+  if (!email) return fail(email.error());
+  auto password = reader.string("password", kReaderSlack * limits::password_bytes_max);
+  if (!password) return fail(password.error());
+  auto name = reader.string("display_name", kReaderSlack * limits::display_name_bytes_max);
+  if (!name) return fail(name.error());
+  if (auto done = reader.finish(); !done) return fail(done.error());
+  return members::RegisterInput{std::move(*phone), std::move(*email), std::move(*password),
+                                std::move(*name)};
+}
+
+Response register_member(App& app, const Request& request) {
+  auto input = read_register(request);
+  if (!input) return fail_response(input.error());
+  auto view = app.members.register_member(*input);
+  if (!view) return fail_response(view.error());
+  Response response = json_response(member_json(*view), 201);
+  response.headers.emplace_back("Location", "/v1/members/" + std::to_string(view->id));
+  return response;
+}
+
+Response login(App& app, const Request& request) {
+  auto body = parse_json(request.body);
+  if (!body) return fail_response(body.error());
+  ObjectReader reader(*body);
+  auto login_id = reader.string("login", kReaderSlack * limits::email_bytes_max);
+  if (!login_id) return fail_response(login_id.error());
+  auto password = reader.string("password", kReaderSlack * limits::password_bytes_max);
+  if (!password) return fail_response(password.error());
+  if (auto done = reader.finish(); !done) return fail_response(done.error());
+  auto session = app.members.login(*login_id, *password);
+  if (!session) return fail_response(session.error());
+  Response response = json_response(
+      json{{"token", session->token}, {"expires_at", format_iso8601(session->expires_at_us)}}, 201);
+  response.headers.emplace_back("Cache-Control", "no-store");  // the token is a credential
+  return response;
+}
+
+Response logout(App& app, const Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  if (auto done = app.members.logout(bearer_token(request)); !done) {
+    return fail_response(done.error());
+  }
+  Response response;
+  response.status = 204;
+  return response;
+}
+
+Result<json> me_json(App& app, const members::MemberView& view) {
+  auto points = app.ledger.lookup_account(view.points_account_id);
+  if (!points) return fail(points.error());
+  auto co2e = app.ledger.lookup_account(view.co2e_account_id);
+  if (!co2e) return fail(co2e.error());
+  TANPU_ASSERT(points->currency == ledger::Currency::points);
+  TANPU_ASSERT(co2e->currency == ledger::Currency::co2e_mg);
+  const std::int64_t reduction_mg = co2e->balance();
+  return json{{"id", view.id},
+              {"display_name", view.display_name},
+              {"phone", nullable(view.phone_masked)},
+              {"email", nullable(view.email_masked)},
+              {"role", members::to_string(view.role)},
+              {"points",
+               {{"account_id", points->id},
+                {"balance_points", points->balance()},
+                {"available_points", points->available()},
+                {"pending_points", points->debits_pending}}},
+              {"reductions",
+               {{"account_id", co2e->id},
+                {"reduction_mg", reduction_mg},
+                {"display", format_mass_mg(reduction_mg)},
+                {"reduction_g", fixed_decimal(reduction_mg, 3)},
+                {"reduction_kg", fixed_decimal(reduction_mg, 6)},
+                {"reduction_t", fixed_decimal(reduction_mg, 9)}}}};
+}
+
+Response me(App& app, const Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  auto view = app.members.get(principal->member_id);
+  if (!view) return fail_response(view.error());
+  auto body = me_json(app, *view);
+  if (!body) return fail_response(body.error());
+  return json_response(*body);
+}
+
+// limit=1..page_size_max, page_size_default when absent.
+Result<std::size_t> read_limit(const Request& request) {
+  const auto it = request.query.find("limit");
+  if (it == request.query.end()) return limits::page_size_default;
+  const std::string& text = it->second;
+  std::size_t limit = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+  if (text.empty() || end != text.data() + text.size() || ec == std::errc::invalid_argument) {
+    return fail(ErrorKind::invalid, "invalid_limit", "limit must be a whole number", "limit");
+  }
+  if (ec == std::errc::result_out_of_range || limit == 0 || limit > limits::page_size_max) {
+    return fail(ErrorKind::invalid, "limit_out_of_range",
+                "limit must be between 1 and " + std::to_string(limits::page_size_max), "limit");
+  }
+  return limit;
+}
+
+Response my_transfers(App& app, const Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  auto limit = read_limit(request);
+  if (!limit) return fail_response(limit.error());
+  auto view = app.members.get(principal->member_id);
+  if (!view) return fail_response(view.error());
+  const std::array<std::int64_t, 2> accounts{view->points_account_id, view->co2e_account_id};
+  auto page = app.ledger.list_transfers(accounts, request.query_param("cursor"), *limit);
+  if (!page) {
+    Error error = page.error();
+    if (error.field.empty() && error.code == "invalid_cursor") error.field = "cursor";
+    return fail_response(error);
+  }
+  json transfers = json::array();
+  for (const ledger::Transfer& t : page->transfers) transfers.push_back(transfer_json(t, *view));
+  return json_response(
+      json{{"transfers", std::move(transfers)},
+           {"next_cursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}});
+}
+
+// A positive decimal member id, or nullopt.
+std::optional<std::int64_t> parse_member_id(std::string_view text) {
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc{} || end != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+Response member_by_id(App& app, Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  const auto id = parse_member_id(request.path_params["id"]);
+  // Another member's id answers exactly like an id that does not exist: existence is not revealed.
+  const bool visible =
+      id && (principal->role == members::Role::operator_ || principal->member_id == *id);
+  if (!visible)
+    return fail_response(Error{ErrorKind::not_found, "not_found", "no such member", ""});
+  auto view = app.members.get(*id);
+  if (!view) return fail_response(view.error());
+  return json_response(member_json(*view));
+}
+
+}  // namespace
+
+void add_member_routes(Router& router, App& app) {
+  router.add("POST", "/v1/members", [&app](Request& r) { return register_member(app, r); });
+  router.add("GET", "/v1/members/{id}", [&app](Request& r) { return member_by_id(app, r); });
+  router.add("POST", "/v1/sessions", [&app](Request& r) { return login(app, r); });
+  router.add("DELETE", "/v1/sessions/current", [&app](Request& r) { return logout(app, r); });
+  router.add("GET", "/v1/me", [&app](Request& r) { return me(app, r); });
+  router.add("GET", "/v1/me/transfers", [&app](Request& r) { return my_transfers(app, r); });
+}
+
+}  // namespace tanpu::http

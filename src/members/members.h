@@ -1,0 +1,120 @@
+// Members: registration, login sessions and each member's personal carbon account (a points account
+// and a co2e_mg account in the ledger). Phone and e-mail are stored encrypted with a blind index
+// (pii.h); passwords as argon2id hashes (password.h); session tokens only as their SHA-256.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "core/time.h"
+#include "ledger/ledger.h"
+#include "members/password.h"
+#include "members/pii.h"
+#include "store/migrate.h"
+#include "store/store.h"
+
+namespace tanpu::members {
+
+// The members module's tables (module "members"). They need the ledger's tables as well.
+std::span<const store::Migration> migrations();
+
+enum class Role : std::uint8_t { member, operator_ };
+
+// "member" or "operator".
+std::string_view to_string(Role role);
+
+// Who is calling: the result of authenticating a session token.
+struct Principal {
+  std::int64_t member_id = 0;
+  Role role = Role::member;
+};
+
+// A member as answers show them: personal data masked, never in clear.
+struct MemberView {
+  std::int64_t id = 0;
+  std::string display_name;
+  std::optional<std::string> phone_masked;  // "+86 138****5678"; nullopt if none
+  std::optional<std::string> email_masked;  // "a***@example.com"; nullopt if none
+  Role role = Role::member;
+  std::int64_t points_account_id = 0;  // ledger account, currency points
+  std::int64_t co2e_account_id = 0;    // ledger account, currency co2e_mg
+  std::int64_t created_at_us = 0;
+};
+
+struct RegisterInput {
+  std::optional<std::string> phone;  // any accepted format (pii.h normalise_phone)
+  std::optional<std::string> email;
+  std::string password;
+  std::string display_name;
+};
+
+// A new login session. The token is shown once, here; the database keeps only its SHA-256.
+struct Session {
+  std::string token;  // "tps_" + 43 base64url characters (32 random bytes)
+  std::int64_t member_id = 0;
+  std::int64_t expires_at_us = 0;
+};
+
+inline constexpr std::string_view kSessionTokenPrefix = "tps_";
+inline constexpr std::size_t kSessionTokenBytes = 47;  // prefix + base64url(32 bytes), unpadded
+
+struct Options {
+  // A session is valid this long after login (no sliding renewal).
+  std::int64_t session_ttl_s = 30LL * 24 * 3600;
+  // argon2id cost for new hashes; stored hashes with other parameters are upgraded at login.
+  PasswordParams password;
+};
+
+class Members {
+ public:
+  // Hashes one dummy password (so that logins for unknown identifiers cost as much as real ones).
+  // store must have the ledger's and this module's migrations applied. All references must outlive
+  // this object.
+  Members(store::Store& store, ledger::Ledger& ledger, Keys keys, const Clock& clock,
+          Options options = {});
+
+  // Registers a member with role, creating the member row and the member's two ledger accounts
+  // (points and co2e_mg, owner "member"/<id>, debits_must_not_exceed_credits) in one transaction.
+  // Requires at least one of phone and e-mail. Errors name their field: phone_or_email_required,
+  // invalid_phone, invalid_email, email_too_long, password_too_short, password_too_long,
+  // display_name_required, display_name_too_long, invalid_display_name (all invalid);
+  // already_registered (conflict) if the phone or e-mail belongs to a member already.
+  Result<MemberView> register_member(const RegisterInput& input, Role role = Role::member);
+
+  // Starts a session for the member whose phone or e-mail is phone_or_email (any accepted format)
+  // if password is theirs. Errors: invalid_credentials (unauthenticated) for an unknown identifier
+  // and for a wrong password alike, after similar work.
+  Result<Session> login(std::string_view phone_or_email, std::string_view password);
+
+  // Revokes the session of token. Errors: invalid_session (unauthenticated) if it is not a live
+  // session (unknown, expired or revoked already).
+  Result<void> logout(std::string_view token);
+
+  // Who token belongs to. Errors: invalid_session (unauthenticated) if the token is malformed,
+  // unknown, expired (by the Clock) or revoked.
+  Result<Principal> authenticate(std::string_view token);
+
+  // The member's view. Errors: not_found.
+  Result<MemberView> get(std::int64_t member_id);
+
+  const Options& options() const { return options_; }
+
+ private:
+  Result<MemberView> insert_member(const RegisterInput& input, Role role,
+                                   std::string password_hash);
+  void upgrade_hash(std::int64_t member_id, std::string_view password, std::string_view old_hash);
+  Result<Session> new_session(std::int64_t member_id);
+
+  store::Store& store_;
+  ledger::Ledger& ledger_;
+  Keys keys_;
+  const Clock& clock_;
+  Options options_;
+  std::string dummy_hash_;  // verified against when the identifier is unknown
+};
+
+}  // namespace tanpu::members

@@ -1,0 +1,73 @@
+#include "store/sqlite_checkpointer.h"
+
+#include <sqlite3.h>
+
+#include "core/log.h"
+
+namespace tanpu::store {
+
+SqliteCheckpointer::SqliteCheckpointer(std::string path)
+    : path_(std::move(path)), thread_([this] { loop(); }) {}
+
+SqliteCheckpointer::~SqliteCheckpointer() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void SqliteCheckpointer::install(sqlite3* writer) {
+  sqlite3_wal_autocheckpoint(writer, 0);
+  sqlite3_wal_hook(writer, &SqliteCheckpointer::on_commit, this);
+}
+
+void SqliteCheckpointer::uninstall(sqlite3* writer) { sqlite3_wal_hook(writer, nullptr, nullptr); }
+
+int SqliteCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, int wal_pages) {
+  auto* c = static_cast<SqliteCheckpointer*>(self);
+  if (wal_pages >= kWalPagesMax) {
+    // The background thread is behind: bound the WAL (and recovery time) at the writer's cost.
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    return SQLITE_OK;
+  }
+  if (wal_pages >= kWakePages) {
+    {
+      std::lock_guard lock(c->mu_);
+      c->wanted_ = true;
+    }
+    c->cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteCheckpointer::loop() {
+  sqlite3* db = nullptr;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || wanted_; });
+    if (stop_) break;
+    wanted_ = false;
+    lock.unlock();
+    if (db == nullptr &&
+        sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+            SQLITE_OK) {
+      log::warn("sqlite_checkpointer_open_failed", {{"path", path_}});
+      sqlite3_close(db);
+      db = nullptr;
+    }
+    if (db != nullptr) {
+      sqlite3_busy_timeout(db, 1000);
+      const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                               nullptr);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        log::warn("sqlite_checkpoint_failed", {{"error", sqlite3_errmsg(db)}});
+      }
+    }
+    lock.lock();
+  }
+  sqlite3_close(db);
+}
+
+}  // namespace tanpu::store

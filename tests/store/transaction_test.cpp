@@ -1,0 +1,150 @@
+// Transactions and savepoints on each engine.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <vector>
+
+#include "support/test_store.h"
+
+namespace tanpu::store {
+namespace {
+
+using test::EngineTest;
+using test::TestStore;
+
+class TransactionTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    db_.emplace(engine());
+    auto lease = db_->store().acquire();
+    ASSERT_OK(lease);
+    lease_.emplace(std::move(*lease));
+    ASSERT_OK(conn().exec_script("CREATE TABLE t (k BIGINT PRIMARY KEY)"));
+  }
+  Connection& conn() { return **lease_; }
+  void insert(Connection& c, std::int64_t k) {
+    ASSERT_OK(c.exec("INSERT INTO t (k) VALUES (?)", {k}));
+  }
+  std::vector<std::int64_t> keys(Connection& c) {
+    std::vector<std::int64_t> out;
+    auto rows = c.query("SELECT k FROM t ORDER BY k");
+    EXPECT_OK(rows);
+    if (!rows) return out;
+    for (std::size_t r = 0; r < rows->size(); ++r) out.push_back(rows->i64(r, 0));
+    return out;
+  }
+
+  std::optional<TestStore> db_;
+  std::optional<Lease> lease_;
+};
+
+using Keys = std::vector<std::int64_t>;
+
+TEST_P(TransactionTest, RollbackUndoesAndCommitKeeps) {
+  EXPECT_FALSE(conn().in_transaction());
+  ASSERT_OK(conn().begin());
+  EXPECT_TRUE(conn().in_transaction());
+  insert(conn(), 1);
+  ASSERT_OK(conn().rollback());
+  EXPECT_FALSE(conn().in_transaction());
+  EXPECT_EQ(keys(conn()), Keys{});
+  ASSERT_OK(conn().begin());
+  insert(conn(), 2);
+  ASSERT_OK(conn().commit());
+  EXPECT_FALSE(conn().in_transaction());
+  EXPECT_EQ(keys(conn()), Keys{2});
+}
+
+TEST_P(TransactionTest, UncommittedWorkIsInvisibleToOtherConnections) {
+  auto other = db_->store().acquire();
+  ASSERT_OK(other);
+  ASSERT_OK(conn().begin());
+  insert(conn(), 1);
+  EXPECT_EQ(keys(**other), Keys{});
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(keys(**other), Keys{1});
+}
+
+TEST_P(TransactionTest, RollbackToUndoesExactlyTheInnerWork) {
+  ASSERT_OK(conn().begin());
+  insert(conn(), 1);
+  ASSERT_OK(conn().savepoint("inner"));
+  insert(conn(), 2);
+  insert(conn(), 3);
+  ASSERT_OK(conn().rollback_to("inner"));
+  EXPECT_TRUE(conn().in_transaction());
+  insert(conn(), 4);
+  ASSERT_OK(conn().release("inner"));
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(keys(conn()), (Keys{1, 4}));
+}
+
+TEST_P(TransactionTest, NestedSavepointsUnwindOneLevelAtATime) {
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().savepoint("outer"));
+  insert(conn(), 1);
+  ASSERT_OK(conn().savepoint("inner"));
+  insert(conn(), 2);
+  ASSERT_OK(conn().rollback_to("inner"));
+  ASSERT_OK(conn().release("inner"));
+  EXPECT_EQ(keys(conn()), Keys{1});
+  ASSERT_OK(conn().rollback_to("outer"));
+  ASSERT_OK(conn().release("outer"));
+  insert(conn(), 3);
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(keys(conn()), Keys{3});
+}
+
+TEST_P(TransactionTest, RollbackToRecoversFromAFailedStatement) {
+  insert(conn(), 1);
+  ASSERT_OK(conn().begin());
+  insert(conn(), 2);
+  ASSERT_OK(conn().savepoint("attempt"));
+  auto duplicate = conn().exec("INSERT INTO t (k) VALUES (1)");
+  ASSERT_FALSE(duplicate);
+  EXPECT_EQ(duplicate.error().code, kUniqueViolation);
+  // On PostgreSQL the transaction is now aborted until the savepoint is rolled back.
+  ASSERT_OK(conn().rollback_to("attempt"));
+  ASSERT_OK(conn().release("attempt"));
+  insert(conn(), 3);
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(keys(conn()), (Keys{1, 2, 3}));
+}
+
+TEST_P(TransactionTest, CommitAfterAFailedStatementIsAnError) {
+  insert(conn(), 1);
+  ASSERT_OK(conn().begin());
+  insert(conn(), 2);
+  auto duplicate = conn().exec("INSERT INTO t (k) VALUES (1)");
+  ASSERT_FALSE(duplicate);
+  if (engine() == test::Engine::postgres) {
+    // PostgreSQL turns COMMIT of a failed transaction into ROLLBACK: that must not look like
+    // success.
+    EXPECT_FALSE(conn().commit());
+    EXPECT_EQ(keys(conn()), Keys{1});
+  } else {
+    // SQLite undoes only the failed statement.
+    ASSERT_OK(conn().commit());
+    EXPECT_EQ(keys(conn()), (Keys{1, 2}));
+  }
+  EXPECT_FALSE(conn().in_transaction());
+}
+
+TEST_P(TransactionTest, ALeaseReturnedMidTransactionIsRolledBack) {
+  lease_.reset();
+  {
+    auto lease = db_->store().acquire();
+    ASSERT_OK(lease);
+    ASSERT_OK((*lease)->begin());
+    insert(**lease, 7);
+  }
+  auto lease = db_->store().acquire();
+  ASSERT_OK(lease);
+  EXPECT_FALSE((*lease)->in_transaction());
+  EXPECT_EQ(keys(**lease), Keys{});
+}
+
+TANPU_INSTANTIATE_ENGINES(TransactionTest);
+
+}  // namespace
+}  // namespace tanpu::store
