@@ -1,5 +1,6 @@
 // tanpu: the command line. Subcommands: serve, migrate, verify, admin, bench, version.
 #include <cstdio>
+#include <deque>
 
 #include <CLI/CLI.hpp>
 
@@ -11,56 +12,75 @@
 #define TANPU_VERSION "dev"
 #endif
 
-int main(int argc, char** argv) {
-  using namespace tanpu::cli;
-  CLI::App app{"tanpu: an open carbon-inclusion (碳普惠) platform"};
-  app.require_subcommand(1);
+namespace {
+
+using namespace tanpu::cli;
+
+// Each subcommand binds its own Config: CLI11 reads an option's environment variable even for a
+// subcommand that was not given, so shared storage would let one command's TANPU_* variable
+// overwrite another command's flag.
+struct Command {
+  CLI::App* app = nullptr;
   Config config;
   std::string config_file;
+};
 
-  auto* serve = app.add_subcommand("serve", "run the HTTP API server (migrates first)");
-  add_common_options(*serve, config, config_file);
-  add_server_options(*serve, config);
+Command& add_command(std::deque<Command>& all, CLI::App& parent, const std::string& name,
+                     const std::string& description) {
+  Command& c = all.emplace_back();
+  c.app = parent.add_subcommand(name, description);
+  add_common_options(*c.app, c.config, c.config_file);
+  return c;
+}
 
-  auto* migrate = app.add_subcommand("migrate", "apply database migrations");
-  add_common_options(*migrate, config, config_file);
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tanpu: an open carbon-inclusion (碳普惠) platform"};
+  app.require_subcommand(1);
+  std::deque<Command> commands;
+
+  Command& serve = add_command(commands, app, "serve", "run the HTTP API server (migrates first)");
+  add_server_options(*serve.app, serve.config);
+
+  Command& migrate = add_command(commands, app, "migrate", "apply database migrations");
 
   bool verify_json = false;
-  auto* verify = app.add_subcommand(
-      "verify", "recompute balances and the hash chain; exit 1 naming the first inconsistency");
-  add_common_options(*verify, config, config_file);
-  verify->add_flag("--json", verify_json, "print the report as JSON");
+  Command& verify =
+      add_command(commands, app, "verify",
+                  "recompute balances and the hash chain; exit 1 naming the first inconsistency");
+  verify.app->add_flag("--json", verify_json, "print the report as JSON");
 
   auto* admin = app.add_subcommand("admin", "administrative actions");
   admin->require_subcommand(1);
   CreateOperatorArgs op;
-  auto* create_op = admin->add_subcommand("create-operator", "create a platform operator account");
-  add_common_options(*create_op, config, config_file);
-  create_op->add_option("--secret-key-file", config.secret_key_file, "personal-data key file")
+  Command& create_op =
+      add_command(commands, *admin, "create-operator", "create a platform operator account");
+  create_op.app
+      ->add_option("--secret-key-file", create_op.config.secret_key_file, "personal-data key file")
       ->envname("TANPU_SECRET_KEY_FILE");
-  create_op->add_option("--login", op.login, "e-mail or phone")->required();
-  create_op->add_option("--name", op.name, "display name")->required();
-  create_op->add_option("--password", op.password, "password (prefer --password-stdin)");
-  create_op->add_flag("--password-stdin", op.password_stdin, "read the password from stdin");
+  create_op.app->add_option("--login", op.login, "e-mail or phone")->required();
+  create_op.app->add_option("--name", op.name, "display name")->required();
+  create_op.app->add_option("--password", op.password, "password (prefer --password-stdin)");
+  create_op.app->add_flag("--password-stdin", op.password_stdin, "read the password from stdin");
 
   auto* bench = app.add_subcommand("bench", "benchmarks; the last stdout line is JSON");
   bench->require_subcommand(1);
   LedgerBenchArgs lb;
-  auto* bench_ledger = bench->add_subcommand("ledger", "ledger throughput vs baseline and limit");
-  add_common_options(*bench_ledger, config, config_file);
-  bench_ledger->add_option("--store", lb.store, "sqlite | postgres")
+  Command& bench_ledger =
+      add_command(commands, *bench, "ledger", "ledger throughput vs baseline and limit");
+  CLI::App& bl = *bench_ledger.app;
+  bl.add_option("--store", lb.store, "sqlite | postgres")
       ->check(CLI::IsMember({"sqlite", "postgres"}));
-  bench_ledger->add_option("--transfers", lb.transfers, "transfers to apply")
+  bl.add_option("--transfers", lb.transfers, "transfers to apply")
       ->check(CLI::Range(std::int64_t{1000}, std::int64_t{100'000'000}));
-  bench_ledger->add_option("--accounts", lb.accounts, "member accounts credited")
+  bl.add_option("--accounts", lb.accounts, "member accounts credited")
       ->check(CLI::Range(std::int64_t{10}, std::int64_t{10'000'000}));
-  bench_ledger->add_option("--clients", lb.clients, "concurrent submitters")
-      ->check(CLI::Range(1, 256));
-  bench_ledger->add_option("--chunk", lb.chunk, "transfers per submission")
-      ->check(CLI::Range(1, 8190));
-  bench_ledger->add_option("--baseline-max", lb.baseline_max, "transfers for the baseline")
+  bl.add_option("--clients", lb.clients, "concurrent submitters")->check(CLI::Range(1, 256));
+  bl.add_option("--chunk", lb.chunk, "transfers per submission")->check(CLI::Range(1, 8190));
+  bl.add_option("--baseline-max", lb.baseline_max, "transfers for the baseline")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{10'000'000}));
-  bench_ledger->add_flag("--json", lb.json, "print only the JSON result");
+  bl.add_flag("--json", lb.json, "print only the JSON result");
 
   auto* version = app.add_subcommand("version", "print the version");
 
@@ -70,17 +90,20 @@ int main(int argc, char** argv) {
     std::printf("tanpu %s\n", TANPU_VERSION);
     return 0;
   }
-  CLI::App* cmd = app.get_subcommands().front();
-  if (cmd == admin || cmd == bench) cmd = cmd->get_subcommands().front();
-  if (auto r = finish_config(*cmd, config, config_file); !r) {
+  Command* cmd = nullptr;
+  for (Command& c : commands) {
+    if (c.app->parsed()) cmd = &c;
+  }
+  if (cmd == nullptr) return 2;
+  if (auto r = finish_config(*cmd->app, cmd->config, cmd->config_file); !r) {
     std::fprintf(stderr, "tanpu: configuration: %s\n", r.error().message.c_str());
     return 2;
   }
-  apply_log_level(config);
-  if (cmd == serve) return run_serve(config);
-  if (cmd == migrate) return run_migrate(config);
-  if (cmd == verify) return run_verify(config, verify_json);
-  if (cmd == create_op) return run_create_operator(config, op);
-  if (cmd == bench_ledger) return run_bench_ledger(config, lb);
+  apply_log_level(cmd->config);
+  if (cmd == &serve) return run_serve(cmd->config);
+  if (cmd == &migrate) return run_migrate(cmd->config);
+  if (cmd == &verify) return run_verify(cmd->config, verify_json);
+  if (cmd == &create_op) return run_create_operator(cmd->config, op);
+  if (cmd == &bench_ledger) return run_bench_ledger(cmd->config, lb);
   return 2;
 }

@@ -1,6 +1,8 @@
 // What route handlers can reach: the modules, wired once by `tanpu serve`.
 #pragma once
 
+#include <string_view>
+
 #include "core/time.h"
 #include "http/router.h"
 
@@ -27,11 +29,18 @@ struct App {
 };
 
 // One routes file per module; each adds its routes to the router.
-void add_system_routes(Router& router, App& app);   // /healthz, /metrics, /v1/openapi.json
-void add_ledger_routes(Router& router, App& app);   // /v1/accounts…, /v1/transfers…
-void add_member_routes(Router& router, App& app);   // /v1/members, /v1/sessions, /v1/me…
+void add_system_routes(Router& router, App& app);  // /healthz, /metrics, /v1/openapi.json
+void add_ledger_routes(Router& router, App& app);  // /v1/accounts…, /v1/transfers…
+void add_member_routes(Router& router, App& app);  // /v1/members, /v1/sessions, /v1/me…
 
 // All of the above.
 void add_all_routes(Router& router, App& app);
+
+// The system routes need only the store and the metrics; this form lets them be served (and
+// tested) without the modules. add_system_routes(router, app) calls it.
+void add_system_routes(Router& router, store::Store& store, Metrics& metrics);
+
+// docs/openapi.json as embedded at build time (generated from cmake/embed.cmake).
+std::string_view openapi_document();
 
 }  // namespace tanpu::http

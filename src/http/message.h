@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,13 +15,13 @@
 namespace tanpu::http {
 
 struct Request {
-  std::string method;  // "GET", "POST"…
-  std::string path;    // "/v1/me/transfers", without the query
+  std::string method;                              // "GET", "POST"…
+  std::string path;                                // "/v1/me/transfers", without the query
   std::map<std::string, std::string> query;        // decoded query parameters
   std::map<std::string, std::string> path_params;  // from {name} segments of the route
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
-  std::string request_id;   // from X-Request-Id if sane, else generated
+  std::string request_id;  // from X-Request-Id if sane, else generated
   std::string remote_addr;
 
   // The first header with this (lower-case) name, or empty.
@@ -44,5 +45,9 @@ Response error_response(const Error& error);
 
 // The HTTP status for an error (invalid → 400, or 422 for codes that are semantic refusals; …).
 int status_for(const Error& error);
+
+// Decodes %XX escapes (and '+' as a space when plus_as_space, for query strings). nullopt when an
+// escape is malformed ('%' not followed by two hex digits).
+std::optional<std::string> percent_decode(std::string_view text, bool plus_as_space);
 
 }  // namespace tanpu::http

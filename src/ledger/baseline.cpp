@@ -11,7 +11,8 @@ Result<void> conventional_transfer(store::Connection& conn, const Transfer& t) {
   auto run = [&]() -> Result<void> {
     auto ins = conn.exec(
         "INSERT INTO ledger_transfers (seq, id, debit_account_id, credit_account_id, amount, "
-        "pending_id, timeout_s, code, flags, reference, timestamp_us, debit_prev_seq, credit_prev_seq) "
+        "pending_id, timeout_s, code, flags, reference, timestamp_us, debit_prev_seq, "
+        "credit_prev_seq) "
         "VALUES (?, ?, ?, ?, ?, NULL, 0, ?, 0, ?, ?, 0, 0)",
         {t.seq, std::span<const std::uint8_t>(id), t.debit_account_id, t.credit_account_id,
          t.amount, static_cast<std::int64_t>(t.code), std::string_view(t.reference),
@@ -34,10 +35,19 @@ Result<void> conventional_transfer(store::Connection& conn, const Transfer& t) {
 }
 
 Result<void> insert_rows(store::Connection& conn, std::span<const Transfer> rows) {
-  static constexpr std::array<std::string_view, 13> cols = {
-      "seq",       "id",   "debit_account_id", "credit_account_id", "amount",
-      "pending_id", "timeout_s", "code", "flags", "reference", "timestamp_us",
-      "debit_prev_seq", "credit_prev_seq"};
+  static constexpr std::array<std::string_view, 13> cols = {"seq",
+                                                            "id",
+                                                            "debit_account_id",
+                                                            "credit_account_id",
+                                                            "amount",
+                                                            "pending_id",
+                                                            "timeout_s",
+                                                            "code",
+                                                            "flags",
+                                                            "reference",
+                                                            "timestamp_us",
+                                                            "debit_prev_seq",
+                                                            "credit_prev_seq"};
   std::vector<std::array<std::uint8_t, 16>> ids(rows.size());
   std::vector<store::Param> values;
   values.reserve(rows.size() * cols.size());

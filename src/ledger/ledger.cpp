@@ -345,7 +345,8 @@ Result<std::vector<std::int64_t>> decode_cursor(std::string_view cursor, std::si
     std::uint64_t v = 0;
     for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | (*bytes)[a * 8 + i];
     if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      return fail(ErrorKind::invalid, "invalid_cursor", "cursor is not one this API gave", "cursor");
+      return fail(ErrorKind::invalid, "invalid_cursor", "cursor is not one this API gave",
+                  "cursor");
     }
     starts[a] = static_cast<std::int64_t>(v);
   }

@@ -267,10 +267,19 @@ void Repository::link_histories(Outcome& outcome, Snapshot& snapshot) {
 }
 
 Result<void> Repository::insert_transfers(std::span<const Transfer> applied) {
-  static constexpr std::array<std::string_view, 13> cols = {
-      "seq",       "id",   "debit_account_id", "credit_account_id", "amount",
-      "pending_id", "timeout_s", "code", "flags", "reference", "timestamp_us",
-      "debit_prev_seq", "credit_prev_seq"};
+  static constexpr std::array<std::string_view, 13> cols = {"seq",
+                                                            "id",
+                                                            "debit_account_id",
+                                                            "credit_account_id",
+                                                            "amount",
+                                                            "pending_id",
+                                                            "timeout_s",
+                                                            "code",
+                                                            "flags",
+                                                            "reference",
+                                                            "timestamp_us",
+                                                            "debit_prev_seq",
+                                                            "credit_prev_seq"};
   std::vector<std::array<std::uint8_t, 16>> ids(applied.size());
   std::vector<std::array<std::uint8_t, 16>> pending_ids(applied.size());
   std::vector<Param> values;
@@ -454,9 +463,11 @@ Result<std::vector<Transfer>> Repository::history(const Account& account, std::i
         "WITH RECURSIVE h(seq, depth) AS (SELECT CAST(? AS BIGINT), 1 UNION ALL "
         "SELECT CASE WHEN t.debit_account_id = ? THEN t.debit_prev_seq ELSE t.credit_prev_seq END, "
         "h.depth + 1 FROM h JOIN ledger_transfers t ON t.seq = h.seq WHERE h.depth < ?) "
-        "SELECT " + std::string("t.seq, t.id, t.debit_account_id, t.credit_account_id, t.amount, "
-        "t.pending_id, t.timeout_s, t.code, t.flags, t.reference, t.timestamp_us, "
-        "t.debit_prev_seq, t.credit_prev_seq") +
+        "SELECT " +
+        std::string(
+            "t.seq, t.id, t.debit_account_id, t.credit_account_id, t.amount, "
+            "t.pending_id, t.timeout_s, t.code, t.flags, t.reference, t.timestamp_us, "
+            "t.debit_prev_seq, t.credit_prev_seq") +
         " FROM h JOIN ledger_transfers t ON t.seq = h.seq ORDER BY t.seq DESC";
     rows = conn_.query(walk, {from, account.id, n});
   }

@@ -88,7 +88,10 @@ class Verifier {
     if (!rows) return std::unexpected(rows.error());
     for (std::size_t r = 0; r < rows->size(); ++r) {
       StoredAccount a{static_cast<Currency>(rows->i64(r, 1)),
-                      static_cast<std::uint32_t>(rows->i64(r, 2)), rows->i64(r, 11), {}, {}};
+                      static_cast<std::uint32_t>(rows->i64(r, 2)),
+                      rows->i64(r, 11),
+                      {},
+                      {}};
       a.stored.debits_pending = i128{rows->i64(r, 3)} + rows->i64(r, 7);
       a.stored.debits_posted = i128{rows->i64(r, 4)} + rows->i64(r, 8);
       a.stored.credits_pending = i128{rows->i64(r, 5)} + rows->i64(r, 9);

@@ -23,7 +23,9 @@ void SqliteCheckpointer::install(sqlite3* writer) {
   sqlite3_wal_hook(writer, &SqliteCheckpointer::on_commit, this);
 }
 
-void SqliteCheckpointer::uninstall(sqlite3* writer) { sqlite3_wal_hook(writer, nullptr, nullptr); }
+void SqliteCheckpointer::uninstall(sqlite3* writer) {
+  sqlite3_wal_hook(writer, nullptr, nullptr);
+}
 
 int SqliteCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, int wal_pages) {
   auto* c = static_cast<SqliteCheckpointer*>(self);
@@ -59,8 +61,8 @@ void SqliteCheckpointer::loop() {
     }
     if (db != nullptr) {
       sqlite3_busy_timeout(db, 1000);
-      const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                                               nullptr);
+      const int rc =
+          sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         log::warn("sqlite_checkpoint_failed", {{"error", sqlite3_errmsg(db)}});
       }

@@ -16,8 +16,8 @@ namespace tanpu::store {
 
 class SqliteCheckpointer {
  public:
-  static constexpr int kWakePages = 4096;        // 16 MiB of WAL at 4 KiB pages
-  static constexpr int kWalPagesMax = 262'144;   // 1 GiB: the writer checkpoints itself past this
+  static constexpr int kWakePages = 4096;       // 16 MiB of WAL at 4 KiB pages
+  static constexpr int kWalPagesMax = 262'144;  // 1 GiB: the writer checkpoints itself past this
 
   // Starts the thread; it opens its own connection to path lazily.
   explicit SqliteCheckpointer(std::string path);

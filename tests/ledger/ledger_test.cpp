@@ -214,7 +214,8 @@ TEST_P(LedgerTest, VerifyCatchesABrokenHistoryList) {
   const VerifyReport r = verify_now();
   ASSERT_FALSE(r.ok());
   bool named = false;
-  for (const auto& p : r.problems) named |= p.find("breaks the history of account") != std::string::npos;
+  for (const auto& p : r.problems)
+    named |= p.find("breaks the history of account") != std::string::npos;
   EXPECT_TRUE(named);
 }
 

@@ -1,0 +1,143 @@
+// The tanpu binary itself: verify on a database edited behind its back (both engines), the help
+// of serve, configuration errors and the admin command.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "cli/runtime.h"
+#include "ledger/ledger.h"
+#include "support/test_store.h"
+
+namespace tanpu::test {
+namespace {
+
+struct CmdResult {
+  int exit_code = -1;
+  std::string out;
+};
+
+// Runs the built binary with args (a shell fragment); captures stdout and stderr.
+CmdResult tanpu(const std::string& args, const std::string& stdin_text = "",
+                const std::string& env = "") {
+  const std::string cmd = (stdin_text.empty() ? "" : "printf '%s\\n' '" + stdin_text + "' | ") +
+                          env + " " + std::string(TANPU_BINARY) + " " + args + " 2>&1";
+  CmdResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), static_cast<int>(buf.size()), p) != nullptr) r.out += buf.data();
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class CliVerify : public EngineTest {};
+
+TEST_P(CliVerify, PassesOnACleanLedgerAndNamesTheEditedBatch) {
+  TestStore db(engine());
+  const std::string url = db.options().url;
+  {
+    auto lease = db->acquire();
+    ASSERT_OK(lease);
+    ASSERT_OK(store::migrate(**lease, cli::all_migrations()));
+  }
+  SystemClock clock;
+  {
+    ledger::Ledger ledger(db.store(), clock);
+    ledger::NewAccount na{ledger::Currency::points, "member", "1",
+                          ledger::account_flags::debits_must_not_exceed_credits};
+    auto ids = db->write_value<std::vector<std::int64_t>>(
+        [&](store::Connection& c) { return ledger.create_accounts(c, std::span(&na, 1)); });
+    ASSERT_OK(ids);
+    for (std::int64_t amount : {100, 200, 300}) {
+      ledger::Transfer t;
+      t.id = new_time_ordered_id();
+      t.debit_account_id = ledger::kPlatformPointsAccount;
+      t.credit_account_id = ids->front();
+      t.amount = amount;
+      t.code = 100;
+      ASSERT_OK(ledger.submit(std::span(&t, 1)));
+    }
+  }
+  const std::string arg = "verify --database '" + url + "'";
+  CmdResult ok = tanpu(arg);
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("transfers 3"), std::string::npos) << ok.out;
+  {
+    auto lease = db->acquire();
+    ASSERT_OK(lease);
+    ASSERT_OK((*lease)->exec("UPDATE ledger_transfers SET amount = 250 WHERE amount = 200"));
+  }
+  CmdResult bad = tanpu(arg);
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("INCONSISTENT. First: chain position 2"), std::string::npos) << bad.out;
+  CmdResult json = tanpu(arg + " --json");
+  EXPECT_EQ(json.exit_code, 1);
+  EXPECT_NE(json.out.find("\"ok\":false"), std::string::npos) << json.out;
+}
+
+TANPU_INSTANTIATE_ENGINES(CliVerify);
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("tanpu-cli-" + new_time_ordered_id().to_hex());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string db() const { return "--database sqlite:" + (dir_ / "t.db").string(); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(CliTest, VersionAndServeHelpListTheOptions) {
+  EXPECT_NE(tanpu("version").out.find("tanpu "), std::string::npos);
+  const CmdResult help = tanpu("serve --help");
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* opt : {"--config", "--database", "--listen", "--secret-key-file", "--log-level",
+                          "--worker-threads", "TANPU_DATABASE_URL", "TANPU_LISTEN"}) {
+    EXPECT_NE(help.out.find(opt), std::string::npos) << opt << "\n" << help.out;
+  }
+}
+
+TEST_F(CliTest, ConfigurationErrorsAreNamedAndStopTheCommand) {
+  const auto file = dir_ / "tanpu.toml";
+  std::ofstream(file) << "listen = \"127.0.0.1:8080\"\ncolour = \"green\"\n";
+  CmdResult r = tanpu("migrate " + db() + " --config " + file.string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("unknown key 'colour'"), std::string::npos) << r.out;
+  std::ofstream(file) << "listen = [\n";
+  r = tanpu("migrate " + db() + " --config " + file.string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find(file.string() + ":"), std::string::npos) << r.out;  // file:line
+  r = tanpu("serve " + db() + " --listen nowhere");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("HOST:PORT"), std::string::npos) << r.out;
+  // The environment is read, and a flag wins over it; a refused configuration touches nothing.
+  r = tanpu("migrate " + db(), "", "env TANPU_LOG_LEVEL=loud");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("log_level"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "t.db"));
+  r = tanpu("migrate " + db() + " --log-level warn", "", "env TANPU_LOG_LEVEL=loud");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
+TEST_F(CliTest, CreateOperatorOnceThenRefusesTheSameLogin) {
+  const std::string key = " --secret-key-file " + (dir_ / "secret.key").string();
+  CmdResult first = tanpu("admin create-operator " + db() + key +
+                              " --login ops@example.com --name Ops --password-stdin",
+                          "long-enough-password");
+  EXPECT_EQ(first.exit_code, 0) << first.out;
+  EXPECT_NE(first.out.find("\"role\":\"operator\""), std::string::npos) << first.out;
+  CmdResult again = tanpu("admin create-operator " + db() + key +
+                              " --login ops@example.com --name Ops --password-stdin",
+                          "long-enough-password");
+  EXPECT_EQ(again.exit_code, 3) << again.out;
+  EXPECT_NE(again.out.find("already_registered"), std::string::npos) << again.out;
+}
+
+}  // namespace
+}  // namespace tanpu::test
