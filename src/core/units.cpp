@@ -17,39 +17,30 @@ std::optional<std::int64_t> checked_sub(std::int64_t a, std::int64_t b) {
   return out;
 }
 
-namespace {
-
-// value / 10^scale as an exact decimal string without trailing zeros.
-std::string decimal(std::uint64_t value, int scale) {
-  std::uint64_t pow = 1;
-  for (int i = 0; i < scale; ++i) pow *= 10;
-  std::string out = std::to_string(value / pow);
-  std::uint64_t frac = value % pow;
-  if (frac == 0) return out;
-  std::string digits = std::to_string(frac);
-  digits.insert(0, static_cast<std::size_t>(scale) - digits.size(), '0');
-  while (!digits.empty() && digits.back() == '0') digits.pop_back();
-  return out + "." + digits;
-}
-
-}  // namespace
-
-std::string format_mass_mg(std::int64_t mass_mg) {
-  const bool negative = mass_mg < 0;
+std::string format_scaled(std::int64_t value, int scale, bool trim_zeros) {
+  const bool negative = value < 0;
   // Two's complement magnitude without overflow for INT64_MIN.
   const std::uint64_t mag =
-      negative ? ~static_cast<std::uint64_t>(mass_mg) + 1 : static_cast<std::uint64_t>(mass_mg);
-  std::string text;
-  if (mag >= 1'000'000'000ULL) {
-    text = decimal(mag, 9) + " t";
-  } else if (mag >= 1'000'000ULL) {
-    text = decimal(mag, 6) + " kg";
-  } else if (mag >= 1'000ULL) {
-    text = decimal(mag, 3) + " g";
-  } else {
-    text = std::to_string(mag) + " mg";
+      negative ? ~static_cast<std::uint64_t>(value) + 1 : static_cast<std::uint64_t>(value);
+  std::uint64_t pow = 1;
+  for (int i = 0; i < scale; ++i) pow *= 10;
+  std::string out = (negative ? "-" : "") + std::to_string(mag / pow);
+  if (scale == 0) return out;
+  std::string digits = std::to_string(mag % pow);
+  digits.insert(0, static_cast<std::size_t>(scale) - digits.size(), '0');
+  if (trim_zeros) {
+    while (!digits.empty() && digits.back() == '0') digits.pop_back();
   }
-  return negative ? "-" + text : text;
+  return digits.empty() ? out : out + "." + digits;
+}
+
+std::string format_mass_mg(std::int64_t mass_mg) {
+  const std::uint64_t mag = mass_mg < 0 ? ~static_cast<std::uint64_t>(mass_mg) + 1
+                                        : static_cast<std::uint64_t>(mass_mg);
+  if (mag >= 1'000'000'000ULL) return format_scaled(mass_mg, 9, true) + " t";
+  if (mag >= 1'000'000ULL) return format_scaled(mass_mg, 6, true) + " kg";
+  if (mag >= 1'000ULL) return format_scaled(mass_mg, 3, true) + " g";
+  return format_scaled(mass_mg, 0, true) + " mg";
 }
 
 }  // namespace tanpu

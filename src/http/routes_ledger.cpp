@@ -19,22 +19,9 @@ namespace {
 using ledger::TransferStatus;
 using nlohmann::json;
 
-struct FlagName {
-  std::uint32_t bit;
-  std::string_view name;
-};
-constexpr FlagName kTransferFlags[] = {{ledger::transfer_flags::linked, "linked"},
-                                       {ledger::transfer_flags::pending, "pending"},
-                                       {ledger::transfer_flags::post_pending, "post_pending"},
-                                       {ledger::transfer_flags::void_pending, "void_pending"},
-                                       {ledger::transfer_flags::expired, "expired"}};
-constexpr FlagName kAccountFlags[] = {
-    {ledger::account_flags::debits_must_not_exceed_credits, "debits_must_not_exceed_credits"},
-    {ledger::account_flags::credit_only, "credit_only"},
-    {ledger::account_flags::hot, "hot"}};
+using ledger::FlagName;
 
-template <std::size_t N>
-json flag_names(std::uint32_t flags, const FlagName (&table)[N]) {
+json flag_names(std::uint32_t flags, std::span<const FlagName> table) {
   json out = json::array();
   for (const auto& f : table) {
     if ((flags & f.bit) != 0) out.push_back(f.name);
@@ -43,8 +30,7 @@ json flag_names(std::uint32_t flags, const FlagName (&table)[N]) {
 }
 
 // Flag names → bits; only names in `table` up to `settable` are accepted from clients.
-template <std::size_t N>
-Result<std::uint32_t> parse_flags(const json* names, const FlagName (&table)[N],
+Result<std::uint32_t> parse_flags(const json* names, std::span<const FlagName> table,
                                   std::uint32_t settable, const std::string& field) {
   std::uint32_t flags = 0;
   if (names == nullptr) return flags;
@@ -69,7 +55,7 @@ json account_json(const ledger::Account& a) {
           {"currency", ledger::to_string(a.currency)},
           {"owner_kind", a.owner_kind},
           {"owner_id", a.owner_id},
-          {"flags", flag_names(a.flags, kAccountFlags)},
+          {"flags", flag_names(a.flags, ledger::account_flag_names())},
           {"debits_pending", a.debits_pending},
           {"debits_posted", a.debits_posted},
           {"credits_pending", a.credits_pending},
@@ -85,7 +71,7 @@ json transfer_json(const ledger::Transfer& t) {
             {"credit_account_id", t.credit_account_id},
             {"amount", t.amount},
             {"code", t.code},
-            {"flags", flag_names(t.flags, kTransferFlags)},
+            {"flags", flag_names(t.flags, ledger::transfer_flag_names())},
             {"reference", t.reference},
             {"timeout_s", t.timeout_s},
             {"timestamp", format_iso8601(t.timestamp_us)}};
@@ -126,7 +112,7 @@ Result<ledger::Transfer> parse_transfer(const json& item, const std::string& at)
     if (e != nullptr) return fail(*e);
   }
   if (auto done = r.finish(); !done) return std::unexpected(done.error());
-  auto flags = parse_flags(*flags_json, kTransferFlags, ledger::transfer_flags::client_settable,
+  auto flags = parse_flags(*flags_json, ledger::transfer_flag_names(), ledger::transfer_flags::client_settable,
                            r.path("flags"));
   if (!flags) return std::unexpected(flags.error());
   if (*code <= 0 || *code > 0xFFFFFFFF) {
@@ -262,7 +248,7 @@ Response post_account(Request& req, App& app) {
   }
   // Hot accounts are the platform's own (created by migrations), not made over the API.
   auto flags = parse_flags(
-      *flags_json, kAccountFlags,
+      *flags_json, ledger::account_flag_names(),
       ledger::account_flags::debits_must_not_exceed_credits | ledger::account_flags::credit_only,
       "flags");
   if (!flags) return error_response(flags.error());

@@ -50,30 +50,10 @@ json member_json(const members::MemberView& view) {
               {"created_at", format_iso8601(view.created_at_us)}};
 }
 
-// value_mg / 10^scale as an exact decimal with exactly `scale` fraction digits ("1.234000").
-std::string fixed_decimal(std::int64_t value_mg, int scale) {
-  const bool negative = value_mg < 0;
-  const std::uint64_t mag =
-      negative ? ~static_cast<std::uint64_t>(value_mg) + 1 : static_cast<std::uint64_t>(value_mg);
-  std::uint64_t pow = 1;
-  for (int i = 0; i < scale; ++i) pow *= 10;
-  std::string frac = std::to_string(mag % pow);
-  frac.insert(0, static_cast<std::size_t>(scale) - frac.size(), '0');
-  return (negative ? "-" : "") + std::to_string(mag / pow) + "." + frac;
-}
-
 json transfer_flag_names(std::uint32_t flags) {
-  namespace f = ledger::transfer_flags;
-  static constexpr std::array<std::pair<std::uint32_t, std::string_view>, 5> names{{
-      {f::linked, "linked"},
-      {f::pending, "pending"},
-      {f::post_pending, "post_pending"},
-      {f::void_pending, "void_pending"},
-      {f::expired, "expired"},
-  }};
   json out = json::array();
-  for (const auto& [bit, name] : names) {
-    if ((flags & bit) != 0) out.push_back(name);
+  for (const auto& f : ledger::transfer_flag_names()) {
+    if ((flags & f.bit) != 0) out.push_back(f.name);
   }
   return out;
 }
@@ -176,9 +156,9 @@ Result<json> me_json(App& app, const members::MemberView& view) {
                {{"account_id", co2e->id},
                 {"reduction_mg", reduction_mg},
                 {"display", format_mass_mg(reduction_mg)},
-                {"reduction_g", fixed_decimal(reduction_mg, 3)},
-                {"reduction_kg", fixed_decimal(reduction_mg, 6)},
-                {"reduction_t", fixed_decimal(reduction_mg, 9)}}}};
+                {"reduction_g", format_scaled(reduction_mg, 3, false)},
+                {"reduction_kg", format_scaled(reduction_mg, 6, false)},
+                {"reduction_t", format_scaled(reduction_mg, 9, false)}}}};
 }
 
 Response me(App& app, const Request& request) {

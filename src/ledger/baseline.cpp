@@ -1,5 +1,7 @@
 #include "ledger/baseline.h"
 
+#include "ledger/repository.h"
+
 #include <array>
 #include <vector>
 
@@ -35,41 +37,11 @@ Result<void> conventional_transfer(store::Connection& conn, const Transfer& t) {
 }
 
 Result<void> insert_rows(store::Connection& conn, std::span<const Transfer> rows) {
-  static constexpr std::array<std::string_view, 13> cols = {"seq",
-                                                            "id",
-                                                            "debit_account_id",
-                                                            "credit_account_id",
-                                                            "amount",
-                                                            "pending_id",
-                                                            "timeout_s",
-                                                            "code",
-                                                            "flags",
-                                                            "reference",
-                                                            "timestamp_us",
-                                                            "debit_prev_seq",
-                                                            "credit_prev_seq"};
-  std::vector<std::array<std::uint8_t, 16>> ids(rows.size());
+  std::vector<std::array<std::uint8_t, 16>> id_bytes;
   std::vector<store::Param> values;
-  values.reserve(rows.size() * cols.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const Transfer& t = rows[i];
-    ids[i] = t.id.to_bytes();
-    values.emplace_back(t.seq);
-    values.emplace_back(std::span<const std::uint8_t>(ids[i]));
-    values.emplace_back(t.debit_account_id);
-    values.emplace_back(t.credit_account_id);
-    values.emplace_back(t.amount);
-    values.emplace_back(nullptr);
-    values.emplace_back(t.timeout_s);
-    values.emplace_back(static_cast<std::int64_t>(t.code));
-    values.emplace_back(static_cast<std::int64_t>(t.flags));
-    values.emplace_back(std::string_view(t.reference));
-    values.emplace_back(t.timestamp_us);
-    values.emplace_back(t.debit_prev_seq);
-    values.emplace_back(t.credit_prev_seq);
-  }
+  Repository::transfer_params(rows, id_bytes, values);
   if (auto r = conn.begin(); !r) return r;
-  if (auto r = conn.bulk_insert("ledger_transfers", cols, values); !r) {
+  if (auto r = conn.bulk_insert("ledger_transfers", Repository::kTransferInsertColumns, values); !r) {
     (void)conn.rollback();
     return r;
   }

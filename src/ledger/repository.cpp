@@ -266,47 +266,40 @@ void Repository::link_histories(Outcome& outcome, Snapshot& snapshot) {
   }
 }
 
-Result<void> Repository::insert_transfers(std::span<const Transfer> applied) {
-  static constexpr std::array<std::string_view, 13> cols = {"seq",
-                                                            "id",
-                                                            "debit_account_id",
-                                                            "credit_account_id",
-                                                            "amount",
-                                                            "pending_id",
-                                                            "timeout_s",
-                                                            "code",
-                                                            "flags",
-                                                            "reference",
-                                                            "timestamp_us",
-                                                            "debit_prev_seq",
-                                                            "credit_prev_seq"};
-  std::vector<std::array<std::uint8_t, 16>> ids(applied.size());
-  std::vector<std::array<std::uint8_t, 16>> pending_ids(applied.size());
-  std::vector<Param> values;
-  values.reserve(applied.size() * cols.size());
-  for (std::size_t i = 0; i < applied.size(); ++i) {
-    const Transfer& t = applied[i];
-    ids[i] = t.id.to_bytes();
-    values.emplace_back(t.seq);
-    values.emplace_back(std::span<const std::uint8_t>(ids[i]));
-    values.emplace_back(t.debit_account_id);
-    values.emplace_back(t.credit_account_id);
-    values.emplace_back(t.amount);
+void Repository::transfer_params(std::span<const Transfer> rows,
+                                 std::vector<std::array<std::uint8_t, 16>>& id_bytes,
+                                 std::vector<Param>& out) {
+  id_bytes.resize(rows.size() * 2);
+  out.reserve(out.size() + rows.size() * kTransferInsertColumns.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Transfer& t = rows[i];
+    id_bytes[2 * i] = t.id.to_bytes();
+    out.emplace_back(t.seq);
+    out.emplace_back(std::span<const std::uint8_t>(id_bytes[2 * i]));
+    out.emplace_back(t.debit_account_id);
+    out.emplace_back(t.credit_account_id);
+    out.emplace_back(t.amount);
     if (t.pending_id.is_zero()) {
-      values.emplace_back(nullptr);
+      out.emplace_back(nullptr);
     } else {
-      pending_ids[i] = t.pending_id.to_bytes();
-      values.emplace_back(std::span<const std::uint8_t>(pending_ids[i]));
+      id_bytes[2 * i + 1] = t.pending_id.to_bytes();
+      out.emplace_back(std::span<const std::uint8_t>(id_bytes[2 * i + 1]));
     }
-    values.emplace_back(t.timeout_s);
-    values.emplace_back(static_cast<std::int64_t>(t.code));
-    values.emplace_back(static_cast<std::int64_t>(t.flags));
-    values.emplace_back(std::string_view(t.reference));
-    values.emplace_back(t.timestamp_us);
-    values.emplace_back(t.debit_prev_seq);
-    values.emplace_back(t.credit_prev_seq);
+    out.emplace_back(t.timeout_s);
+    out.emplace_back(static_cast<std::int64_t>(t.code));
+    out.emplace_back(static_cast<std::int64_t>(t.flags));
+    out.emplace_back(std::string_view(t.reference));
+    out.emplace_back(t.timestamp_us);
+    out.emplace_back(t.debit_prev_seq);
+    out.emplace_back(t.credit_prev_seq);
   }
-  return conn_.bulk_insert("ledger_transfers", cols, values);
+}
+
+Result<void> Repository::insert_transfers(std::span<const Transfer> applied) {
+  std::vector<std::array<std::uint8_t, 16>> id_bytes;
+  std::vector<Param> values;
+  transfer_params(applied, id_bytes, values);
+  return conn_.bulk_insert("ledger_transfers", kTransferInsertColumns, values);
 }
 
 Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t batch_id) {

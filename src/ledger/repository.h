@@ -2,6 +2,7 @@
 // Only the ledger module touches ledger_* tables.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <mutex>
 #include <span>
@@ -67,6 +68,15 @@ class Repository {
   Result<std::int64_t> compact_hot_deltas(std::int64_t account_id);
 
   static Transfer transfer_from_row(const store::Rows& rows, std::size_t r);
+  // The columns of a stored transfer, and the params of rows for them (ids are copied into
+  // id_bytes, which must outlive the params).
+  static constexpr std::array<std::string_view, 13> kTransferInsertColumns = {
+      "seq",          "id",        "debit_account_id", "credit_account_id", "amount",
+      "pending_id",   "timeout_s", "code",             "flags",             "reference",
+      "timestamp_us", "debit_prev_seq", "credit_prev_seq"};
+  static void transfer_params(std::span<const Transfer> rows,
+                              std::vector<std::array<std::uint8_t, 16>>& id_bytes,
+                              std::vector<store::Param>& out);
   static constexpr std::string_view kTransferColumns =
       "seq, id, debit_account_id, credit_account_id, amount, pending_id, timeout_s, code, flags, "
       "reference, timestamp_us, debit_prev_seq, credit_prev_seq";

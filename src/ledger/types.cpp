@@ -82,4 +82,21 @@ std::string_view to_string(TransferStatus s) {
   return "invalid_flags";
 }
 
+std::span<const FlagName> transfer_flag_names() {
+  static constexpr FlagName names[] = {{transfer_flags::linked, "linked"},
+                                       {transfer_flags::pending, "pending"},
+                                       {transfer_flags::post_pending, "post_pending"},
+                                       {transfer_flags::void_pending, "void_pending"},
+                                       {transfer_flags::expired, "expired"}};
+  return names;
+}
+
+std::span<const FlagName> account_flag_names() {
+  static constexpr FlagName names[] = {
+      {account_flags::debits_must_not_exceed_credits, "debits_must_not_exceed_credits"},
+      {account_flags::credit_only, "credit_only"},
+      {account_flags::hot, "hot"}};
+  return names;
+}
+
 }  // namespace tanpu::ledger

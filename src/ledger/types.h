@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -130,5 +131,13 @@ enum class TransferStatus : std::uint8_t {
 };
 
 std::string_view to_string(TransferStatus s);
+
+// The names of flag bits, as the API shows them.
+struct FlagName {
+  std::uint32_t bit;
+  std::string_view name;
+};
+std::span<const FlagName> transfer_flag_names();
+std::span<const FlagName> account_flag_names();
 
 }  // namespace tanpu::ledger
