@@ -35,8 +35,8 @@ std::string format_scaled(std::int64_t value, int scale, bool trim_zeros) {
 }
 
 std::string format_mass_mg(std::int64_t mass_mg) {
-  const std::uint64_t mag = mass_mg < 0 ? ~static_cast<std::uint64_t>(mass_mg) + 1
-                                        : static_cast<std::uint64_t>(mass_mg);
+  const std::uint64_t mag =
+      mass_mg < 0 ? ~static_cast<std::uint64_t>(mass_mg) + 1 : static_cast<std::uint64_t>(mass_mg);
   if (mag >= 1'000'000'000ULL) return format_scaled(mass_mg, 9, true) + " t";
   if (mag >= 1'000'000ULL) return format_scaled(mass_mg, 6, true) + " kg";
   if (mag >= 1'000ULL) return format_scaled(mass_mg, 3, true) + " g";

@@ -112,8 +112,8 @@ Result<ledger::Transfer> parse_transfer(const json& item, const std::string& at)
     if (e != nullptr) return fail(*e);
   }
   if (auto done = r.finish(); !done) return std::unexpected(done.error());
-  auto flags = parse_flags(*flags_json, ledger::transfer_flag_names(), ledger::transfer_flags::client_settable,
-                           r.path("flags"));
+  auto flags = parse_flags(*flags_json, ledger::transfer_flag_names(),
+                           ledger::transfer_flags::client_settable, r.path("flags"));
   if (!flags) return std::unexpected(flags.error());
   if (*code <= 0 || *code > 0xFFFFFFFF) {
     return fail(ErrorKind::invalid, "invalid_code", "code must be 1..4294967295", r.path("code"));

@@ -41,7 +41,8 @@ Result<void> insert_rows(store::Connection& conn, std::span<const Transfer> rows
   std::vector<store::Param> values;
   Repository::transfer_params(rows, id_bytes, values);
   if (auto r = conn.begin(); !r) return r;
-  if (auto r = conn.bulk_insert("ledger_transfers", Repository::kTransferInsertColumns, values); !r) {
+  if (auto r = conn.bulk_insert("ledger_transfers", Repository::kTransferInsertColumns, values);
+      !r) {
     (void)conn.rollback();
     return r;
   }

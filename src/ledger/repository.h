@@ -70,10 +70,19 @@ class Repository {
   static Transfer transfer_from_row(const store::Rows& rows, std::size_t r);
   // The columns of a stored transfer, and the params of rows for them (ids are copied into
   // id_bytes, which must outlive the params).
-  static constexpr std::array<std::string_view, 13> kTransferInsertColumns = {
-      "seq",          "id",        "debit_account_id", "credit_account_id", "amount",
-      "pending_id",   "timeout_s", "code",             "flags",             "reference",
-      "timestamp_us", "debit_prev_seq", "credit_prev_seq"};
+  static constexpr std::array<std::string_view, 13> kTransferInsertColumns = {"seq",
+                                                                              "id",
+                                                                              "debit_account_id",
+                                                                              "credit_account_id",
+                                                                              "amount",
+                                                                              "pending_id",
+                                                                              "timeout_s",
+                                                                              "code",
+                                                                              "flags",
+                                                                              "reference",
+                                                                              "timestamp_us",
+                                                                              "debit_prev_seq",
+                                                                              "credit_prev_seq"};
   static void transfer_params(std::span<const Transfer> rows,
                               std::vector<std::array<std::uint8_t, 16>>& id_bytes,
                               std::vector<store::Param>& out);
