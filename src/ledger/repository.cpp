@@ -13,10 +13,19 @@ namespace {
 
 using store::Param;
 
-// IN-lists are sent in fixed-size chunks (the last padded by repeating an element) so each query
-// shape is prepared once per connection.
-constexpr std::size_t kInChunk = 256;
-constexpr std::size_t kValuesChunk = 256;  // rows per UPDATE … FROM (VALUES …) on PostgreSQL
+// IN-lists and VALUES lists are sent in a few fixed sizes (the last chunk padded by repeating an
+// element), so each query shape is prepared once per connection, and a batch of 32k transfers
+// costs a handful of round trips on PostgreSQL rather than one per 256 rows.
+constexpr std::array<std::size_t, 3> kInSizes = {64, 512, 4096};
+constexpr std::array<std::size_t, 3> kValuesSizes = {64, 512, 2048};  // rows; 6 params each
+
+// The smallest size that holds n, or the largest.
+std::size_t chunk_index(std::size_t n, std::span<const std::size_t> sizes) {
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    if (n <= sizes[i]) return i;
+  }
+  return sizes.size() - 1;
+}
 
 std::string placeholders(std::size_t n) {
   std::string s;
@@ -25,12 +34,15 @@ std::string placeholders(std::size_t n) {
   return s;
 }
 
-std::string in_list_sql(std::string_view head, std::string_view tail = {}) {
-  std::string sql(head);
-  sql += " IN (" + placeholders(kInChunk) + ")";
-  sql += tail;
-  return sql;
-}
+// One query "head IN (?,…) tail" in each of the kInSizes shapes.
+struct InQuery {
+  std::array<std::string, kInSizes.size()> sql;
+  InQuery(std::string_view head, std::string_view tail = {}) {
+    for (std::size_t i = 0; i < kInSizes.size(); ++i) {
+      sql[i] = std::string(head) + " IN (" + placeholders(kInSizes[i]) + ")" + std::string(tail);
+    }
+  }
+};
 
 std::string values_rows(std::size_t rows, std::size_t cols) {
   std::string one = "(" + placeholders(cols) + ")";
@@ -66,16 +78,20 @@ constexpr std::string_view kAccountColumns =
     "id, currency, owner_kind, owner_id, flags, debits_pending, debits_posted, credits_pending, "
     "credits_posted, created_at_us, last_seq";
 
-// Runs `sql` (ending in an IN-list of kInChunk placeholders) over keys in chunks; calls on_rows.
+// Runs query over keys in chunks (keys in order, so locks are taken in order); calls on_rows.
 template <class Key, class ToParam, class OnRows>
-Result<void> chunked_in(store::Connection& conn, const std::string& sql, std::span<const Key> keys,
+Result<void> chunked_in(store::Connection& conn, const InQuery& query, std::span<const Key> keys,
                         ToParam to_param, OnRows on_rows) {
-  std::vector<Param> params(kInChunk);
-  for (std::size_t start = 0; start < keys.size(); start += kInChunk) {
-    for (std::size_t i = 0; i < kInChunk; ++i) {
+  std::vector<Param> params;
+  for (std::size_t start = 0; start < keys.size();) {
+    const std::size_t shape = chunk_index(keys.size() - start, kInSizes);
+    const std::size_t n = kInSizes[shape];
+    params.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
       params[i] = to_param(keys[std::min(start + i, keys.size() - 1)], i);
     }
-    auto rows = conn.query(sql, params);
+    start += n;
+    auto rows = conn.query(query.sql[shape], params);
     if (!rows) return std::unexpected(rows.error());
     on_rows(*rows);
   }
@@ -146,9 +162,9 @@ Result<void> Repository::load_snapshot(std::span<const Transfer> transfers, Snap
 
 Result<void> Repository::load_existing(std::span<const Id128> ids, Snapshot& snapshot) {
   if (ids.empty()) return {};
-  static const std::string sql =
-      in_list_sql("SELECT " + std::string(kTransferColumns) + " FROM ledger_transfers WHERE id");
-  std::vector<std::array<std::uint8_t, 16>> bytes(kInChunk);
+  static const InQuery sql("SELECT " + std::string(kTransferColumns) +
+                           " FROM ledger_transfers WHERE id");
+  std::vector<std::array<std::uint8_t, 16>> bytes(kInSizes.back());
   return chunked_in<Id128>(
       conn_, sql, ids,
       [&](const Id128& id, std::size_t i) {
@@ -165,11 +181,12 @@ Result<void> Repository::load_existing(std::span<const Id128> ids, Snapshot& sna
 
 Result<void> Repository::load_pendings(std::span<const Id128> ids, Snapshot& snapshot) {
   if (ids.empty()) return {};
-  static const std::string sql_sqlite = in_list_sql(
+  static constexpr std::string_view head =
       "SELECT id, debit_account_id, credit_account_id, amount, expires_at_us, state "
-      "FROM ledger_pending WHERE id");
-  static const std::string sql_pg = sql_sqlite + " ORDER BY id FOR UPDATE";
-  std::vector<std::array<std::uint8_t, 16>> bytes(kInChunk);
+      "FROM ledger_pending WHERE id";
+  static const InQuery sql_sqlite(head);
+  static const InQuery sql_pg(head, " ORDER BY id FOR UPDATE");
+  std::vector<std::array<std::uint8_t, 16>> bytes(kInSizes.back());
   return chunked_in<Id128>(
       conn_, postgres() ? sql_pg : sql_sqlite, ids,
       [&](const Id128& id, std::size_t i) {
@@ -210,9 +227,10 @@ Result<void> Repository::load_accounts(std::vector<std::int64_t> ids, Snapshot& 
     }
   }
   if (to_read.empty()) return {};
-  static const std::string sql_sqlite =
-      in_list_sql("SELECT " + std::string(kAccountColumns) + " FROM ledger_accounts WHERE id");
-  static const std::string sql_pg = sql_sqlite + " ORDER BY id FOR UPDATE";
+  static const std::string head =
+      "SELECT " + std::string(kAccountColumns) + " FROM ledger_accounts WHERE id";
+  static const InQuery sql_sqlite(head);
+  static const InQuery sql_pg(head, " ORDER BY id FOR UPDATE");
   return chunked_in<std::int64_t>(
       conn_, postgres() ? sql_pg : sql_sqlite, to_read,
       [](std::int64_t id, std::size_t) { return Param(id); },
@@ -332,14 +350,23 @@ Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t 
     }
     return {};
   }
-  // PostgreSQL: one round trip per kValuesChunk accounts.
-  static const std::string sql =
-      "UPDATE ledger_accounts AS a SET debits_pending = v.dp, debits_posted = v.dpo, "
-      "credits_pending = v.cp, credits_posted = v.cpo, last_seq = v.ls FROM (VALUES " +
-      values_rows(kValuesChunk, 6) + ") AS v(id, dp, dpo, cp, cpo, ls) WHERE a.id = v.id";
-  std::vector<Param> params(kValuesChunk * 6);
-  for (std::size_t start = 0; start < touched.size(); start += kValuesChunk) {
-    for (std::size_t i = 0; i < kValuesChunk; ++i) {
+  // PostgreSQL: one round trip per chunk of up to 2048 accounts.
+  static const std::array<std::string, kValuesSizes.size()> sql = [] {
+    std::array<std::string, kValuesSizes.size()> out;
+    for (std::size_t i = 0; i < kValuesSizes.size(); ++i) {
+      out[i] =
+          "UPDATE ledger_accounts AS a SET debits_pending = v.dp, debits_posted = v.dpo, "
+          "credits_pending = v.cp, credits_posted = v.cpo, last_seq = v.ls FROM (VALUES " +
+          values_rows(kValuesSizes[i], 6) + ") AS v(id, dp, dpo, cp, cpo, ls) WHERE a.id = v.id";
+    }
+    return out;
+  }();
+  std::vector<Param> params;
+  for (std::size_t start = 0; start < touched.size();) {
+    const std::size_t shape = chunk_index(touched.size() - start, kValuesSizes);
+    const std::size_t n = kValuesSizes[shape];
+    params.resize(n * 6);
+    for (std::size_t i = 0; i < n; ++i) {
       const Account* a = touched[std::min(start + i, touched.size() - 1)];
       params[i * 6 + 0] = a->id;
       params[i * 6 + 1] = a->debits_pending;
@@ -348,7 +375,8 @@ Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t 
       params[i * 6 + 4] = a->credits_posted;
       params[i * 6 + 5] = a->last_seq;
     }
-    auto r = conn_.exec(sql, params);
+    start += n;
+    auto r = conn_.exec(sql[shape], params);
     if (!r) return std::unexpected(r.error());
   }
   return {};
