@@ -19,7 +19,7 @@ CREATE TABLE ledger_accounts (
   credits_posted BIGINT NOT NULL DEFAULT 0,
   created_at_us BIGINT NOT NULL,
   last_seq BIGINT NOT NULL DEFAULT 0
-);
+) {{update_heavy}};
 CREATE INDEX ledger_accounts_owner ON ledger_accounts (owner_kind, owner_id);
 INSERT INTO ledger_accounts (currency, owner_kind, owner_id, flags, created_at_us)
   VALUES (1, 'platform', 'issuance', 4, 0);
