@@ -206,6 +206,22 @@ Result<std::vector<TransferStatus>> Ledger::submit(std::span<const Transfer> tra
         "at most " + std::to_string(limits::transfers_per_request_max) + " transfers per request",
         "transfers");
   }
+  // Requests are concatenated into one batch, so a chain left open at the end of this request
+  // would link into the next request's transfers: refuse the open tail here.
+  std::size_t open_from = transfers.size();
+  while (open_from > 0 && (transfers[open_from - 1].flags & transfer_flags::linked) != 0) {
+    --open_from;
+  }
+  if (open_from < transfers.size()) {
+    std::vector<TransferStatus> statuses;
+    if (open_from > 0) {
+      auto head = submit(transfers.first(open_from));
+      if (!head) return head;
+      statuses = std::move(*head);
+    }
+    statuses.resize(transfers.size(), TransferStatus::linked_chain_open);
+    return statuses;
+  }
   Coalescer::Submission sub;
   sub.transfers = transfers;
   std::unique_lock lock(coalescer_->mu);

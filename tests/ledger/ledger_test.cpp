@@ -67,6 +67,24 @@ TEST_P(LedgerTest, LinkedChainFailsWhole) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_transfers"), 0);
 }
 
+TEST_P(LedgerTest, AnOpenChainNeverLinksIntoAnotherRequest) {
+  const auto m = accounts(2);
+  // Two requests submitted together are coalesced into one batch; the first ends in an open
+  // chain, which must fail alone instead of linking into the second request.
+  std::vector<S> first, second;
+  std::thread a([&] {
+    first = submit({transfer(kPlatformPointsAccount, m[0], 5),
+                    transfer(kPlatformPointsAccount, m[0], 7, transfer_flags::linked)});
+  });
+  std::thread b([&] { second = submit({transfer(kPlatformPointsAccount, m[1], 9)}); });
+  a.join();
+  b.join();
+  EXPECT_EQ(first, (std::vector<S>{S::ok, S::linked_chain_open}));
+  EXPECT_EQ(second, std::vector<S>{S::ok});
+  EXPECT_EQ(account(m[0]).balance(), 5);
+  EXPECT_EQ(account(m[1]).balance(), 9);
+}
+
 TEST_P(LedgerTest, PendingPostVoidAndExpiry) {
   const auto m = accounts(2);
   submit({transfer(kPlatformPointsAccount, m[0], 100)});
