@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include <toml++/toml.h>
+#include <CLI/CLI.hpp>
 
 namespace tanpu::cli {
 namespace {

@@ -5,9 +5,12 @@
 #include <cstdint>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
 #include "core/result.h"
+
+// Only config.cpp and main.cpp parse CLI11 (a heavy header); the others see the name.
+namespace CLI {
+class App;
+}
 
 namespace tanpu::cli {
 
