@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <filesystem>
+#include <variant>
 
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
@@ -9,65 +10,59 @@
 namespace tanpu::cli {
 namespace {
 
+// One row per setting, so its flag, variable, file key and Config field can never drift apart.
 struct Binding {
   const char* flag;
   const char* env;
   const char* toml_key;
   const char* help;
+  std::variant<std::string Config::*, std::int64_t Config::*> field;
 };
 
-// One table so the flag, the variable and the file key of a setting can never drift apart.
 constexpr Binding kDatabase{"--database", "TANPU_DATABASE_URL", "database_url",
-                            "sqlite:PATH or postgresql://… (default sqlite:var/tanpu.db)"};
+                            "sqlite:PATH or postgresql://… (default sqlite:var/tanpu.db)",
+                            &Config::database_url};
 constexpr Binding kLogLevel{"--log-level", "TANPU_LOG_LEVEL", "log_level",
-                            "debug|info|warn|error (default info)"};
+                            "debug|info|warn|error (default info)", &Config::log_level};
 constexpr Binding kListen{"--listen", "TANPU_LISTEN", "listen",
-                          "HOST:PORT to serve on (default 127.0.0.1:8080)"};
+                          "HOST:PORT to serve on (default 127.0.0.1:8080)", &Config::listen};
 constexpr Binding kKeyFile{"--secret-key-file", "TANPU_SECRET_KEY_FILE", "secret_key_file",
-                           "file with the keys that encrypt personal data (created if missing)"};
-constexpr Binding kIo{"--io-threads", "TANPU_IO_THREADS", "io_threads", "network threads (2)"};
+                           "file with the keys that encrypt personal data (created if missing)",
+                           &Config::secret_key_file};
+constexpr Binding kIo{"--io-threads", "TANPU_IO_THREADS", "io_threads", "network threads (2)",
+                      &Config::io_threads};
 constexpr Binding kWorkers{"--worker-threads", "TANPU_WORKER_THREADS", "worker_threads",
-                           "request handler threads (32)"};
+                           "request handler threads (32)", &Config::worker_threads};
 constexpr Binding kReadConns{"--read-connections", "TANPU_READ_CONNECTIONS", "read_connections",
-                             "database connections for reads (8)"};
+                             "database connections for reads (8)", &Config::read_connections};
 constexpr Binding kSessionTtl{"--session-ttl-s", "TANPU_SESSION_TTL_S", "session_ttl_s",
-                              "seconds a login session lasts (2592000)"};
+                              "seconds a login session lasts (2592000)", &Config::session_ttl_s};
 constexpr Binding kExpiry{"--expiry-interval-s", "TANPU_EXPIRY_INTERVAL_S", "expiry_interval_s",
-                          "seconds between scans for timed-out pending transfers (5)"};
+                          "seconds between scans for timed-out pending transfers (5)",
+                          &Config::expiry_interval_s};
 
-template <class T>
-void bind(CLI::App& app, const Binding& b, T& target) {
-  app.add_option(b.flag, target, b.help)->envname(b.env);
+constexpr const Binding* kAllBindings[] = {&kDatabase, &kLogLevel,  &kListen,     &kKeyFile, &kIo,
+                                           &kWorkers,  &kReadConns, &kSessionTtl, &kExpiry};
+
+void bind(CLI::App& app, const Binding& b, Config& config) {
+  std::visit([&](auto field) { app.add_option(b.flag, config.*field, b.help)->envname(b.env); },
+             b.field);
 }
-
-const Binding* all_bindings[] = {&kDatabase, &kLogLevel,  &kListen,     &kKeyFile, &kIo,
-                                 &kWorkers,  &kReadConns, &kSessionTtl, &kExpiry};
 
 Result<void> apply_file_value(const toml::node& node, const Binding& b, Config& c) {
   const std::string key = b.toml_key;
-  auto want_string = [&](std::string& out) -> Result<void> {
+  if (const auto* field = std::get_if<std::string Config::*>(&b.field)) {
     if (auto v = node.value<std::string>()) {
-      out = *v;
+      c.** field = *v;
       return {};
     }
     return fail(ErrorKind::invalid, "config_wrong_type", key + " must be a string", key);
-  };
-  auto want_int = [&](std::int64_t& out) -> Result<void> {
-    if (auto v = node.value<std::int64_t>()) {
-      out = *v;
-      return {};
-    }
-    return fail(ErrorKind::invalid, "config_wrong_type", key + " must be an integer", key);
-  };
-  if (&b == &kDatabase) return want_string(c.database_url);
-  if (&b == &kLogLevel) return want_string(c.log_level);
-  if (&b == &kListen) return want_string(c.listen);
-  if (&b == &kKeyFile) return want_string(c.secret_key_file);
-  if (&b == &kIo) return want_int(c.io_threads);
-  if (&b == &kWorkers) return want_int(c.worker_threads);
-  if (&b == &kReadConns) return want_int(c.read_connections);
-  if (&b == &kSessionTtl) return want_int(c.session_ttl_s);
-  return want_int(c.expiry_interval_s);
+  }
+  if (auto v = node.value<std::int64_t>()) {
+    c.*std::get<std::int64_t Config::*>(b.field) = *v;
+    return {};
+  }
+  return fail(ErrorKind::invalid, "config_wrong_type", key + " must be an integer", key);
 }
 
 Result<void> load_file(const CLI::App& app, Config& config, const std::string& path) {
@@ -82,7 +77,7 @@ Result<void> load_file(const CLI::App& app, Config& config, const std::string& p
   }
   for (const auto& [key, node] : table) {
     const Binding* found = nullptr;
-    for (const Binding* b : all_bindings) {
+    for (const Binding* b : kAllBindings) {
       if (key.str() == b->toml_key) found = b;
     }
     if (found == nullptr) {
@@ -123,18 +118,19 @@ void add_common_options(CLI::App& app, Config& config, std::string& config_file)
   app.add_option("--config", config_file,
                  "TOML configuration file (default ./tanpu.toml if present)")
       ->envname("TANPU_CONFIG");
-  bind(app, kDatabase, config.database_url);
-  bind(app, kLogLevel, config.log_level);
+  bind(app, kDatabase, config);
+  bind(app, kLogLevel, config);
+}
+
+void add_key_file_option(CLI::App& app, Config& config) {
+  bind(app, kKeyFile, config);
 }
 
 void add_server_options(CLI::App& app, Config& config) {
-  bind(app, kListen, config.listen);
-  bind(app, kKeyFile, config.secret_key_file);
-  bind(app, kIo, config.io_threads);
-  bind(app, kWorkers, config.worker_threads);
-  bind(app, kReadConns, config.read_connections);
-  bind(app, kSessionTtl, config.session_ttl_s);
-  bind(app, kExpiry, config.expiry_interval_s);
+  for (const Binding* b :
+       {&kListen, &kKeyFile, &kIo, &kWorkers, &kReadConns, &kSessionTtl, &kExpiry}) {
+    bind(app, *b, config);
+  }
 }
 
 Result<void> finish_config(const CLI::App& app, Config& config, const std::string& config_file) {

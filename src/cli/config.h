@@ -28,6 +28,8 @@ struct Config {
 
 // Adds --config, --database and --log-level (every command) to app, bound to config.
 void add_common_options(CLI::App& app, Config& config, std::string& config_file);
+// Adds --secret-key-file (commands that read personal data outside serve).
+void add_key_file_option(CLI::App& app, Config& config);
 // Adds the server's options (--listen, --secret-key-file, threads…).
 void add_server_options(CLI::App& app, Config& config);
 

@@ -56,9 +56,7 @@ int main(int argc, char** argv) {
   CreateOperatorArgs op;
   Command& create_op =
       add_command(commands, *admin, "create-operator", "create a platform operator account");
-  create_op.app
-      ->add_option("--secret-key-file", create_op.config.secret_key_file, "personal-data key file")
-      ->envname("TANPU_SECRET_KEY_FILE");
+  add_key_file_option(*create_op.app, create_op.config);
   create_op.app->add_option("--login", op.login, "e-mail or phone")->required();
   create_op.app->add_option("--name", op.name, "display name")->required();
   create_op.app->add_option("--password", op.password, "password (prefer --password-stdin)");

@@ -113,6 +113,19 @@ TEST_F(CliTest, ConfigurationErrorsAreNamedAndStopTheCommand) {
   r = tanpu("migrate " + db() + " --config " + file.string());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.out.find(file.string() + ":"), std::string::npos) << r.out;  // file:line
+  // A file value is read and type-checked; a flag wins over the file.
+  std::ofstream(file) << "io_threads = \"two\"\n";
+  r = tanpu("migrate " + db() + " --config " + file.string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("io_threads must be an integer"), std::string::npos) << r.out;
+  std::ofstream(file) << "log_level = \"loud\"\n";
+  r = tanpu("migrate " + db() + " --config " + file.string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("log_level"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "t.db"));
+  r = tanpu("migrate " + db() + " --config " + file.string() + " --log-level warn");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  for (const char* f : {"t.db", "t.db-wal", "t.db-shm"}) std::filesystem::remove(dir_ / f);
   r = tanpu("serve " + db() + " --listen nowhere");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.out.find("HOST:PORT"), std::string::npos) << r.out;
