@@ -83,4 +83,33 @@ std::optional<std::int64_t> parse_iso8601(std::string_view t) {
   return secs * 1'000'000 + frac_us;
 }
 
+std::optional<Day> parse_date(std::string_view t) {
+  using namespace std::chrono;
+  int y = 0, mo = 0, d = 0;
+  if (t.size() != 10 || t[4] != '-' || t[7] != '-') return std::nullopt;
+  if (!read_int(t, 0, 4, y) || !read_int(t, 5, 2, mo) || !read_int(t, 8, 2, d)) return std::nullopt;
+  if (y < 1900 || y > 2999) return std::nullopt;
+  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
+                           day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  return static_cast<Day>(sys_days{ymd}.time_since_epoch().count());
+}
+
+std::string format_date(Day value) {
+  using namespace std::chrono;
+  const year_month_day ymd{sys_days{days{value}}};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", int(ymd.year()), unsigned(ymd.month()),
+                unsigned(ymd.day()));
+  return buf;
+}
+
+Day local_day(std::int64_t time_us, std::int32_t utc_offset_minutes) {
+  constexpr std::int64_t day_us = 86'400'000'000;
+  const std::int64_t local_us = time_us + std::int64_t{utc_offset_minutes} * 60'000'000;
+  std::int64_t day = local_us / day_us;
+  if (local_us % day_us < 0) --day;
+  return static_cast<Day>(day);
+}
+
 }  // namespace tanpu
