@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "cli/config.h"
 
@@ -29,5 +30,27 @@ struct LedgerBenchArgs {
   bool json = false;
 };
 int run_bench_ledger(const Config& config, const LedgerBenchArgs& args);
+
+struct MethodologyArgs {
+  std::string action;  // list | show | check | quantify | recompute
+  bool json = false;
+  std::string code;
+  std::string version;
+  std::string scenario;
+  std::string jurisdiction;
+  std::string region;
+  std::string date;
+  std::vector<std::string> inputs;  // name=value[unit]
+  bool all_regions = false;
+  std::string since;
+  std::string records;
+};
+int run_methodology(const Config& config, const MethodologyArgs& args);
+
+struct QuantifyBenchArgs {
+  std::int64_t records = 10'000'000;
+  bool json = false;
+};
+int run_bench_quantify(const Config& config, const QuantifyBenchArgs& args);
 
 }  // namespace tanpu::cli

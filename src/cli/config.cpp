@@ -24,6 +24,9 @@ constexpr Binding kDatabase{"--database", "TANPU_DATABASE_URL", "database_url",
                             &Config::database_url};
 constexpr Binding kLogLevel{"--log-level", "TANPU_LOG_LEVEL", "log_level",
                             "debug|info|warn|error (default info)", &Config::log_level};
+constexpr Binding kDataDir{
+    "--data", "TANPU_DATA_DIR", "data_dir",
+    "directory with regions.toml, factors/ and methodologies/ (default data)", &Config::data_dir};
 constexpr Binding kListen{"--listen", "TANPU_LISTEN", "listen",
                           "HOST:PORT to serve on (default 127.0.0.1:8080)", &Config::listen};
 constexpr Binding kKeyFile{"--secret-key-file", "TANPU_SECRET_KEY_FILE", "secret_key_file",
@@ -41,8 +44,9 @@ constexpr Binding kExpiry{"--expiry-interval-s", "TANPU_EXPIRY_INTERVAL_S", "exp
                           "seconds between scans for timed-out pending transfers (5)",
                           &Config::expiry_interval_s};
 
-constexpr const Binding* kAllBindings[] = {&kDatabase, &kLogLevel,  &kListen,     &kKeyFile, &kIo,
-                                           &kWorkers,  &kReadConns, &kSessionTtl, &kExpiry};
+constexpr const Binding* kAllBindings[] = {&kDatabase,   &kLogLevel, &kDataDir, &kListen,
+                                           &kKeyFile,    &kIo,       &kWorkers, &kReadConns,
+                                           &kSessionTtl, &kExpiry};
 
 void bind(CLI::App& app, const Binding& b, Config& config) {
   std::visit([&](auto field) { app.add_option(b.flag, config.*field, b.help)->envname(b.env); },
@@ -120,6 +124,7 @@ void add_common_options(CLI::App& app, Config& config, std::string& config_file)
       ->envname("TANPU_CONFIG");
   bind(app, kDatabase, config);
   bind(app, kLogLevel, config);
+  bind(app, kDataDir, config);
 }
 
 void add_key_file_option(CLI::App& app, Config& config) {

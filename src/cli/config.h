@@ -19,6 +19,7 @@ struct Config {
   std::string listen = "127.0.0.1:8080";             // TANPU_LISTEN, --listen
   std::string secret_key_file = "var/secret.key";    // TANPU_SECRET_KEY_FILE, --secret-key-file
   std::string log_level = "info";                    // TANPU_LOG_LEVEL, --log-level
+  std::string data_dir = "data";                     // TANPU_DATA_DIR, --data: methodologies…
   std::int64_t io_threads = 2;                       // TANPU_IO_THREADS, --io-threads
   std::int64_t worker_threads = 32;                  // TANPU_WORKER_THREADS, --worker-threads
   std::int64_t read_connections = 8;                 // TANPU_READ_CONNECTIONS
@@ -26,7 +27,7 @@ struct Config {
   std::int64_t expiry_interval_s = 5;                // TANPU_EXPIRY_INTERVAL_S: pending expiry scan
 };
 
-// Adds --config, --database and --log-level (every command) to app, bound to config.
+// Adds --config, --database, --log-level and --data (every command) to app, bound to config.
 void add_common_options(CLI::App& app, Config& config, std::string& config_file);
 // Adds --secret-key-file (commands that read personal data outside serve).
 void add_key_file_option(CLI::App& app, Config& config);

@@ -1,4 +1,5 @@
-// tanpu: the command line. Subcommands: serve, migrate, verify, admin, bench, version.
+// tanpu: the command line. Subcommands: serve, migrate, verify, admin, methodology, bench,
+// version.
 #include <cstdio>
 #include <deque>
 
@@ -62,6 +63,44 @@ int main(int argc, char** argv) {
   create_op.app->add_option("--password", op.password, "password (prefer --password-stdin)");
   create_op.app->add_flag("--password-stdin", op.password_stdin, "read the password from stdin");
 
+  auto* methodology =
+      app.add_subcommand("methodology", "methodologies, factors and quantification");
+  methodology->require_subcommand(1);
+  MethodologyArgs ma;
+  Command& m_list = add_command(commands, *methodology, "list", "list methodology versions");
+  m_list.app->add_flag("--json", ma.json, "print JSON");
+  m_list.app->add_option("--scenario", ma.scenario, "only this scenario key");
+  m_list.app->add_option("--jurisdiction", ma.jurisdiction, "only this jurisdiction (region code)");
+  Command& m_show = add_command(commands, *methodology, "show", "show a methodology's versions");
+  m_show.app->add_option("code", ma.code, "methodology code")->required();
+  m_show.app->add_option("version", ma.version, "only this version");
+  Command& m_check = add_command(commands, *methodology, "check",
+                                 "validate every file and run every worked example; exit 1 on any "
+                                 "failure");
+  m_check.app->add_flag("--json", ma.json, "print JSON");
+  Command& m_quantify =
+      add_command(commands, *methodology, "quantify", "quantify one behaviour (nothing credited)");
+  CLI::App& mq = *m_quantify.app;
+  mq.add_option("--code", ma.code, "methodology code (or --scenario)");
+  mq.add_option("--version", ma.version, "pin a version (default: effective on --date)");
+  mq.add_option("--scenario", ma.scenario, "scenario key: the applicable methodology is chosen");
+  mq.add_option("--region", ma.region, "region code, e.g. CN-HB-WUH")->required();
+  mq.add_option("--date", ma.date, "the behaviour's local date, YYYY-MM-DD")->required();
+  mq.add_option("--input", ma.inputs, "name=value[unit], repeatable (distance_km=12.5)");
+  mq.add_flag("--all-regions", ma.all_regions, "every methodology of the scenario, side by side");
+  mq.add_flag("--json", ma.json, "print one JSON object");
+  Command& m_recompute = add_command(commands, *methodology, "recompute",
+                                     "what the current methodology set would change for credited "
+                                     "records (a diff; changes nothing)");
+  m_recompute.app->add_option("--since", ma.since, "records on or after YYYY-MM-DD")->required();
+  m_recompute.app->add_option("--records", ma.records, "NDJSON of credited records")->required();
+  m_recompute.app->add_flag("--json", ma.json, "print JSON");
+  m_list.app->callback([&ma] { ma.action = "list"; });
+  m_show.app->callback([&ma] { ma.action = "show"; });
+  m_check.app->callback([&ma] { ma.action = "check"; });
+  m_quantify.app->callback([&ma] { ma.action = "quantify"; });
+  m_recompute.app->callback([&ma] { ma.action = "recompute"; });
+
   auto* bench = app.add_subcommand("bench", "benchmarks; the last stdout line is JSON");
   bench->require_subcommand(1);
   LedgerBenchArgs lb;
@@ -79,6 +118,13 @@ int main(int argc, char** argv) {
   bl.add_option("--baseline-max", lb.baseline_max, "transfers for the baseline")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{10'000'000}));
   bl.add_flag("--json", lb.json, "print only the JSON result");
+
+  QuantifyBenchArgs qb;
+  Command& bench_quantify = add_command(commands, *bench, "quantify",
+                                        "methodology selection and evaluation, records per second");
+  bench_quantify.app->add_option("--records", qb.records, "records to quantify")
+      ->check(CLI::Range(std::int64_t{1000}, std::int64_t{1'000'000'000}));
+  bench_quantify.app->add_flag("--json", qb.json, "print only the JSON result");
 
   auto* version = app.add_subcommand("version", "print the version");
 
@@ -103,5 +149,8 @@ int main(int argc, char** argv) {
   if (cmd == &verify) return run_verify(cmd->config, verify_json);
   if (cmd == &create_op) return run_create_operator(cmd->config, op);
   if (cmd == &bench_ledger) return run_bench_ledger(cmd->config, lb);
+  if (cmd == &bench_quantify) return run_bench_quantify(cmd->config, qb);
+  for (Command* c : {&m_list, &m_show, &m_check, &m_quantify, &m_recompute})
+    if (cmd == c) return run_methodology(cmd->config, ma);
   return 2;
 }

@@ -1,5 +1,7 @@
 #include "cli/runtime.h"
 
+#include <filesystem>
+
 #include "core/log.h"
 
 namespace tanpu::cli {
@@ -27,8 +29,25 @@ Result<std::unique_ptr<store::Store>> open_store(const Config& config, int* appl
   return std::move(*store);
 }
 
+Result<std::shared_ptr<const methodology::Catalog>> load_catalog(const Config& config) {
+  namespace fs = std::filesystem;
+  // The default "data" is relative to where tanpu runs; run from elsewhere (a test's build
+  // directory, an absolute path to build/tanpu), the checkout's data/ beside build/ is used.
+  if (config.data_dir == Config{}.data_dir && !fs::is_directory(config.data_dir)) {
+    std::error_code ec;
+    const fs::path beside =
+        fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / "data";
+    if (!ec && fs::is_directory(beside)) return methodology::Catalog::load(beside);
+  }
+  return methodology::Catalog::load(config.data_dir);
+}
+
 Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
   auto rt = std::make_unique<Runtime>();
+  auto catalog = load_catalog(config);
+  if (!catalog) return std::unexpected(catalog.error());
+  rt->catalog = std::move(*catalog);
+  rt->evaluators = std::make_unique<methodology::EvaluatorPool>(rt->catalog);
   auto store = open_store(config);
   if (!store) return std::unexpected(store.error());
   rt->store = std::move(*store);

@@ -9,6 +9,8 @@
 #include "core/time.h"
 #include "ledger/ledger.h"
 #include "members/members.h"
+#include "methodology/catalog.h"
+#include "methodology/evaluator.h"
 #include "store/migrate.h"
 #include "store/store.h"
 
@@ -22,12 +24,18 @@ Result<std::unique_ptr<store::Store>> open_store(const Config& config, int* appl
 
 struct Runtime {
   SystemClock clock;
+  std::shared_ptr<const methodology::Catalog> catalog;
+  std::unique_ptr<methodology::EvaluatorPool> evaluators;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<ledger::Ledger> ledger;
   std::unique_ptr<members::Members> members;
 };
 
-// Store (migrated), ledger and members (with the key file, created if missing).
+// The methodology catalog from config.data_dir; refuses a broken set with every file:line.
+Result<std::shared_ptr<const methodology::Catalog>> load_catalog(const Config& config);
+
+// The catalog (first: a broken data set stops the start before anything opens), then the store
+// (migrated), ledger and members (with the key file, created if missing).
 Result<std::unique_ptr<Runtime>> open_runtime(const Config& config);
 
 // Sets the log level from the config.

@@ -75,11 +75,13 @@ int run_serve(const Config& config) {
   auto rt = open_runtime(config);
   if (!rt) {
     log::error("startup_failed", {{"error", rt.error().message}, {"code", rt.error().code}});
+    std::fprintf(stderr, "tanpu serve: not started: %s\n", rt.error().message.c_str());
     return 1;
   }
   auto listen = parse_listen(config.listen);
   http::Metrics metrics;
-  http::App app{*(*rt)->store, *(*rt)->ledger, *(*rt)->members, metrics, (*rt)->clock};
+  http::App app{*(*rt)->store,      *(*rt)->ledger, *(*rt)->members,
+                *(*rt)->evaluators, metrics,        (*rt)->clock};
   http::Router router;
   http::add_all_routes(router, app);
   http::ServerOptions options;

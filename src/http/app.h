@@ -15,6 +15,9 @@ class Ledger;
 namespace tanpu::members {
 class Members;
 }
+namespace tanpu::methodology {
+class EvaluatorPool;
+}
 
 namespace tanpu::http {
 
@@ -24,14 +27,16 @@ struct App {
   store::Store& store;
   ledger::Ledger& ledger;
   members::Members& members;
+  methodology::EvaluatorPool& methodologies;
   Metrics& metrics;
   const Clock& clock;
 };
 
 // One routes file per module; each adds its routes to the router.
-void add_system_routes(Router& router, App& app);  // /healthz, /metrics, /v1/openapi.json
-void add_ledger_routes(Router& router, App& app);  // /v1/accounts…, /v1/transfers…
-void add_member_routes(Router& router, App& app);  // /v1/members, /v1/sessions, /v1/me…
+void add_system_routes(Router& router, App& app);       // /healthz, /metrics, /v1/openapi.json
+void add_ledger_routes(Router& router, App& app);       // /v1/accounts…, /v1/transfers…
+void add_member_routes(Router& router, App& app);       // /v1/members, /v1/sessions, /v1/me…
+void add_methodology_routes(Router& router, App& app);  // /v1/methodologies…, /v1/quantify…
 
 // All of the above.
 void add_all_routes(Router& router, App& app);

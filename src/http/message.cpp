@@ -9,15 +9,31 @@ namespace {
 // Codes of ErrorKind::invalid that refuse well-formed input because of the state it meets (a
 // balance, a currency, a pending transfer's phase) rather than its shape: 422, not 400. Kept
 // sorted for binary search; docs/api.md lists the same codes.
-constexpr std::array<std::string_view, 15> kSemanticCodes = {
-    "amount_must_match_pending",   "credit_account_not_found",
-    "currency_mismatch",           "debit_account_credit_only",
-    "debit_account_not_found",     "exceeds_credits",
-    "linked_event_failed",         "overflow",
-    "pending_accounts_mismatch",   "pending_already_posted",
-    "pending_already_voided",      "pending_expired",
-    "pending_not_found",           "pending_not_pending",
+constexpr std::array<std::string_view, 24> kSemanticCodes = {
+    "amount_must_match_pending",
+    "credit_account_not_found",
+    "currency_mismatch",
+    "debit_account_credit_only",
+    "debit_account_not_found",
+    "exceeds_credits",
+    "input_not_boolean",
+    "input_not_integer",
+    "input_out_of_bounds",
+    "linked_event_failed",
+    "no_factor",
+    "no_methodology_for_region",
+    "no_methodology_on_date",
+    "not_effective",
+    "overflow",
+    "pending_accounts_mismatch",
+    "pending_already_posted",
+    "pending_already_voided",
+    "pending_expired",
+    "pending_not_found",
+    "pending_not_pending",
     "post_amount_exceeds_pending",
+    "region_not_covered",
+    "result_not_finite",
 };
 static_assert(std::is_sorted(kSemanticCodes.begin(), kSemanticCodes.end()));
 

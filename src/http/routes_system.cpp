@@ -49,6 +49,7 @@ void add_all_routes(Router& router, App& app) {
   add_system_routes(router, app);
   add_ledger_routes(router, app);
   add_member_routes(router, app);
+  add_methodology_routes(router, app);
 }
 
 }  // namespace tanpu::http

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/runtime.h"
 #include "ledger/ledger.h"
 #include "support/test_store.h"
@@ -150,6 +152,83 @@ TEST_F(CliTest, CreateOperatorOnceThenRefusesTheSameLogin) {
                           "long-enough-password");
   EXPECT_EQ(again.exit_code, 3) << again.out;
   EXPECT_NE(again.out.find("already_registered"), std::string::npos) << again.out;
+}
+
+TEST_F(CliTest, MethodologyCheckListAndQuantify) {
+  const std::string data = std::string("--data ") + TANPU_SOURCE_DIR + "/data";
+  CmdResult r = tanpu("methodology check " + data);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("all pass"), std::string::npos) << r.out;
+
+  r = tanpu("methodology list --json " + data);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto list = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(list.is_array());
+  ASSERT_FALSE(list.empty());
+  for (const auto& row : list) {
+    for (const char* key : {"code", "version", "scenario", "jurisdiction", "effective_from",
+                            "effective_to", "status", "inputs"})
+      EXPECT_TRUE(row.contains(key)) << key;
+    for (const auto& in : row["inputs"])
+      for (const char* key : {"name", "unit", "min", "max"}) EXPECT_TRUE(in.contains(key)) << key;
+  }
+
+  r = tanpu("methodology quantify " + data +
+            " --code tanpu-whcer-metro --region CN-HB-WUH --date 2025-06-01 --input "
+            "distance_km=12500m --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto q = nlohmann::json::parse(r.out);
+  EXPECT_EQ(q["reduction_mg"], 980000);
+  EXPECT_EQ(q["points"], 980);
+  EXPECT_EQ(q["methodology"], "tanpu-whcer-metro");
+  EXPECT_EQ(q["version"], "2025.1");
+  EXPECT_EQ(q["factors"][0]["id"], "whcer-metro-2025");
+  EXPECT_EQ(q["provisional"], false);
+
+  r = tanpu("methodology quantify " + data +
+            " --scenario metro --region CN-HB-WUH --date 2025-06-01 --input distance_km=0");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("inputs.distance_km"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("input_out_of_bounds"), std::string::npos) << r.out;
+  r = tanpu("methodology quantify " + data +
+            " --scenario metro --region CN-HB-WUH --date 2025-06-01 --input distance_km=3kg");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("wrong_unit"), std::string::npos) << r.out;
+  r = tanpu("methodology quantify " + data +
+            " --scenario metro --region CN-HB-WUH --date 2019-01-01 --input distance_km=3");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("no_methodology_on_date"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, ABrokenMethodologySetStopsCheckAndServe) {
+  const auto data = dir_ / "data";
+  std::filesystem::copy(std::string(TANPU_SOURCE_DIR) + "/data", data,
+                        std::filesystem::copy_options::recursive);
+  std::ofstream(data / "methodologies" / "broken.toml") << "code = \"x\"\nversion = = 1\n";
+  CmdResult r = tanpu("methodology check --data " + data.string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("methodologies/broken.toml:2:"), std::string::npos) << r.out;
+  r = tanpu("serve " + db() + " --listen 127.0.0.1:0 --data " + data.string() +
+            " --secret-key-file " + (dir_ / "k").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("broken.toml:2:"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "t.db"));  // refused before anything opened
+}
+
+TEST_F(CliTest, RecomputeReportsAndWritesNothing) {
+  const auto records = dir_ / "records.ndjson";
+  const std::string line =
+      R"({"id":"r2","scenario":"metro","region":"CN-HB-WUH","date":"2025-06-02","inputs":{"distance_km":10},"credited":{"methodology":"tanpu-whcer-metro","version":"2024.1","reduction_mg":170000,"points":170}})";
+  std::ofstream(records) << line << "\n";
+  const auto before = std::filesystem::last_write_time(records);
+  CmdResult r = tanpu(std::string("methodology recompute --data ") + TANPU_SOURCE_DIR +
+                      "/data --since 2025-01-01 --records " + records.string() + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto report = nlohmann::json::parse(r.out);
+  EXPECT_EQ(report["changed"], 1);
+  EXPECT_EQ(report["delta_reduction_mg"], 784000 - 170000);
+  EXPECT_EQ(report["applied"], false);
+  EXPECT_EQ(std::filesystem::last_write_time(records), before);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "members/members_fixture.h"
+#include "support/test_catalog.h"
 
 namespace tanpu::test {
 namespace {
@@ -21,8 +22,8 @@ class EndToEnd : public MembersFixture {
   void SetUp() override {
     MembersFixture::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    app_ =
-        std::make_unique<http::App>(http::App{db_->store(), *ledger_, *members_, metrics_, clock_});
+    app_ = std::make_unique<http::App>(
+        http::App{db_->store(), *ledger_, *members_, methodologies_, metrics_, clock_});
     http::add_all_routes(router_, *app_);
     http::ServerOptions o;
     o.port = 0;
@@ -91,6 +92,7 @@ class EndToEnd : public MembersFixture {
     EXPECT_EQ(written(), before) << "a refused request wrote to the ledger";
   }
 
+  methodology::EvaluatorPool methodologies_{testing::repository_catalog()};
   http::Metrics metrics_;
   http::Router router_;
   std::unique_ptr<http::App> app_;

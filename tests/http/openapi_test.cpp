@@ -13,6 +13,7 @@
 #include "ledger/ledger.h"
 #include "members/members.h"
 #include "store/migrate.h"
+#include "support/test_catalog.h"
 #include "support/test_store.h"
 
 namespace tanpu::http {
@@ -50,7 +51,8 @@ class OpenApiTest : public ::testing::Test {
     options.password = members::PasswordParams{8, 1, 1, 16, 32};  // cheap: nothing is hashed here
     ledger::Ledger ledger(db_.store(), clock_);
     members::Members members(db_.store(), ledger, keys, clock_, options);
-    App app{db_.store(), ledger, members, metrics_, clock_};
+    methodology::EvaluatorPool methodologies(testing::repository_catalog());
+    App app{db_.store(), ledger, members, methodologies, metrics_, clock_};
     Router router;
     add_all_routes(router, app);
     std::set<Operation> out;

@@ -10,6 +10,7 @@
 #include "http/app.h"
 #include "http/metrics.h"
 #include "members/members_fixture.h"
+#include "support/test_catalog.h"
 
 namespace tanpu::test {
 namespace {
@@ -21,8 +22,8 @@ class MemberRoutesTest : public MembersFixture {
   void SetUp() override {
     MembersFixture::SetUp();
     if (HasFatalFailure()) return;
-    app_ =
-        std::make_unique<http::App>(http::App{db_->store(), *ledger_, *members_, metrics_, clock_});
+    app_ = std::make_unique<http::App>(
+        http::App{db_->store(), *ledger_, *members_, methodologies_, metrics_, clock_});
     http::add_member_routes(router_, *app_);
   }
 
@@ -96,6 +97,7 @@ class MemberRoutesTest : public MembersFixture {
     return t;
   }
 
+  methodology::EvaluatorPool methodologies_{testing::repository_catalog()};
   http::Metrics metrics_;
   http::Router router_;
   std::unique_ptr<http::App> app_;
