@@ -139,9 +139,41 @@ std::vector<const Methodology*> Catalog::versions(std::string_view code) const {
   return out;
 }
 
+namespace {
+
+std::size_t fnv1a(std::string_view text) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (const char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return static_cast<std::size_t>(h);
+}
+
+}  // namespace
+
 std::int32_t Catalog::scenario_id(std::string_view scenario) const {
-  const auto it = scenario_ids_.find(scenario);
-  return it == scenario_ids_.end() ? -1 : it->second;
+  for (std::size_t i = fnv1a(scenario);; ++i) {
+    const ScenarioSlot& slot = scenario_slots_[i % kScenarioSlots];
+    if (slot.id < 0) return -1;
+    if (slot.name == scenario) return slot.id;
+  }
+}
+
+void Catalog::add_scenario(const Methodology& m) {
+  std::int32_t id = scenario_id(m.scenario);
+  if (id < 0) {
+    TANPU_ASSERT_MSG(by_scenario_.size() < kScenarioSlots / 2, "scenario table too full");
+    id = static_cast<std::int32_t>(by_scenario_.size());
+    by_scenario_.emplace_back();
+    for (std::size_t i = fnv1a(m.scenario);; ++i) {
+      ScenarioSlot& slot = scenario_slots_[i % kScenarioSlots];
+      if (slot.id >= 0) continue;
+      slot = ScenarioSlot{m.scenario, id};
+      break;
+    }
+  }
+  by_scenario_[static_cast<std::size_t>(id)].push_back(&m);
 }
 
 std::span<const Methodology* const> Catalog::for_scenario(std::string_view scenario) const {

@@ -2,6 +2,7 @@
 // loaded from data/ and validated as a whole. Immutable once loaded; shared by every thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -246,12 +247,16 @@ class Catalog {
   // (kind id << 32 | region) → factors of that kind at exactly that region, best tie-break first.
   std::unordered_map<std::uint64_t, std::vector<const Factor*>> factor_lookup_;
   std::vector<Methodology> methodologies_;
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // Scenario name → id: open addressing over FNV-1a, since this runs once per ingested record.
+  // Keys view Methodology::scenario strings (stable: methodologies_ never changes after load).
+  struct ScenarioSlot {
+    std::string_view name;
+    std::int32_t id = -1;
   };
-  std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>> scenario_ids_;
+  static constexpr std::size_t kScenarioSlots = 128;  // > 2 × the scenario keys
+  std::array<ScenarioSlot, kScenarioSlots> scenario_slots_{};
   std::vector<std::vector<const Methodology*>> by_scenario_;  // by scenario id
+  void add_scenario(const Methodology& m);
   std::vector<Recognition> recognition_;
 };
 

@@ -275,10 +275,7 @@ void CatalogLoader::index_methodologies() {
       ref.pinned = c_.factor_by_id(ref.pinned_id);
       ref.pinned_scale = conversion(ref.pinned->unit, ref.unit).value_or(1.0);  // checked above
     }
-    auto [it, added] =
-        c_.scenario_ids_.emplace(m.scenario, static_cast<std::int32_t>(c_.by_scenario_.size()));
-    if (added) c_.by_scenario_.emplace_back();
-    c_.by_scenario_[static_cast<std::size_t>(it->second)].push_back(&m);
+    c_.add_scenario(m);
   }
 }
 

@@ -16,6 +16,10 @@ struct Evaluator::Compiled {
   std::optional<Formula> project;
   std::optional<Formula> points;
   std::vector<Formula> rules;
+  // The two commonest formulas need no evaluation: most activity files have project_g = "0", and
+  // most points rules are "reduction_g" (1 g = 1 point).
+  bool project_is_zero = false;
+  bool points_is_reduction = false;
 };
 
 namespace {
@@ -69,6 +73,8 @@ Evaluator::Evaluator(std::shared_ptr<const Catalog> catalog) : catalog_(std::mov
       c->rules.push_back(compile_or_die(rule.expression, vars));
     vars.push_back({"reduction_g", &c->slots.back()});
     c->points = compile_or_die(m.points_formula, vars);
+    c->project_is_zero = m.project_g == "0";
+    c->points_is_reduction = m.points_formula == "reduction_g";
     compiled_.push_back(std::move(c));
   }
 }
@@ -167,7 +173,7 @@ Result<Outcome> Evaluator::evaluate(const Methodology& m, RegionId region, Day d
 
 void Evaluator::finish(const Methodology& m, Compiled& c, Outcome& out) const {
   out.baseline_g = c.baseline->eval();
-  out.project_g = c.project->eval();
+  out.project_g = c.project_is_zero ? 0.0 : c.project->eval();
   out.unrounded_mg = (out.baseline_g - out.project_g) * 1000.0;
   if (!std::isfinite(out.unrounded_mg) || std::abs(out.unrounded_mg) > 9e15) return;
   std::int64_t mg = round_half_even(out.unrounded_mg);
@@ -181,7 +187,7 @@ void Evaluator::finish(const Methodology& m, Compiled& c, Outcome& out) const {
   }
   out.reduction_mg = mg;
   c.slots.back() = static_cast<double>(mg) / 1000.0;
-  const double points = std::floor(c.points->eval());
+  const double points = std::floor(c.points_is_reduction ? c.slots.back() : c.points->eval());
   std::int64_t p =
       (std::isfinite(points) && points > 0) ? static_cast<std::int64_t>(std::min(points, 9e15)) : 0;
   if (m.points_max_per_record > 0 && p > m.points_max_per_record) p = m.points_max_per_record;

@@ -92,6 +92,36 @@ TEST(RepositoryData, WuhanRevisionsApplyByDate) {
   EXPECT_EQ(bike_new->outcome.reduction_mg, 279900);
 }
 
+TEST(RepositoryData, TheIssuesBadInputsAreRefusedNamingFieldAndBound) {
+  ASSERT_TRUE(repo());
+  Evaluator e(repo());
+  // Walking 300 km in a day (about 400,000 steps) is over the walking bound.
+  auto walk = quantify(e, trip("walk", "CN-LN-SHE", "2025-06-01", {{"steps", 400000, {}}}));
+  ASSERT_FALSE(walk.has_value());
+  EXPECT_EQ(walk.error().code, "input_out_of_bounds");
+  EXPECT_EQ(walk.error().field, "inputs.steps");
+  EXPECT_NE(walk.error().message.find("80000"), std::string::npos) << walk.error().message;
+  // A 0 km metro trip.
+  auto metro = quantify(e, trip("metro", "CN-LN-SHE", "2025-06-01", {{"distance_km", 0, {}}}));
+  ASSERT_FALSE(metro.has_value());
+  EXPECT_EQ(metro.error().field, "inputs.distance_km");
+  // Negative kWh.
+  auto power = quantify(e, trip("electricity_saving", "CN-LN-SHE", "2025-06-01",
+                                {{"baseline_kwh", 300, {}}, {"actual_kwh", -5, {}}}));
+  ASSERT_FALSE(power.has_value());
+  EXPECT_EQ(power.error().code, "input_out_of_bounds");
+  EXPECT_EQ(power.error().field, "inputs.actual_kwh");
+  // An unknown methodology code, and a date before every version.
+  Query unknown;
+  unknown.code = "no-such-code";
+  unknown.region = "CN";
+  unknown.date = parse_date("2025-06-01");
+  EXPECT_EQ(quantify(e, unknown).error().code, "unknown_methodology");
+  EXPECT_EQ(
+      quantify(e, trip("metro", "CN-HB-WUH", "1999-01-01", {{"distance_km", 3, {}}})).error().code,
+      "no_methodology_on_date");
+}
+
 TEST(RepositoryData, TheThreeGridFiguresStayApart) {
   ASSERT_TRUE(repo());
   std::set<double> reporting, consumption_national;
