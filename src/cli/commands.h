@@ -53,4 +53,16 @@ struct QuantifyBenchArgs {
 };
 int run_bench_quantify(const Config& config, const QuantifyBenchArgs& args);
 
+struct SimulateArgs {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::string operator_login;
+  std::string operator_password;  // or from stdin
+  bool password_stdin = false;
+  int members = 6;
+  int days = 3;
+  bool json = false;
+};
+int run_simulate(const Config& config, const SimulateArgs& args);
+
 }  // namespace tanpu::cli

@@ -2,6 +2,7 @@
 // version.
 #include <cstdio>
 #include <deque>
+#include <iostream>
 
 #include <CLI/CLI.hpp>
 
@@ -101,6 +102,19 @@ int main(int argc, char** argv) {
   m_quantify.app->callback([&ma] { ma.action = "quantify"; });
   m_recompute.app->callback([&ma] { ma.action = "recompute"; });
 
+  SimulateArgs sa;
+  Command& simulate = add_command(commands, app, "simulate",
+                                  "drive a running server like partners and members would (demo)");
+  simulate.app->add_option("--host", sa.host, "server host (127.0.0.1)");
+  simulate.app->add_option("--port", sa.port, "server port (8080)");
+  simulate.app->add_option("--operator", sa.operator_login, "operator login")->required();
+  simulate.app->add_option("--password", sa.operator_password, "operator password");
+  simulate.app->add_flag("--password-stdin", sa.password_stdin, "read the password from stdin");
+  simulate.app->add_option("--members", sa.members, "members to create (6)")
+      ->check(CLI::Range(1, 200));
+  simulate.app->add_option("--days", sa.days, "days of behaviour (3)")->check(CLI::Range(1, 30));
+  simulate.app->add_flag("--json", sa.json, "print only the JSON report");
+
   auto* bench = app.add_subcommand("bench", "benchmarks; the last stdout line is JSON");
   bench->require_subcommand(1);
   LedgerBenchArgs lb;
@@ -150,6 +164,10 @@ int main(int argc, char** argv) {
   if (cmd == &create_op) return run_create_operator(cmd->config, op);
   if (cmd == &bench_ledger) return run_bench_ledger(cmd->config, lb);
   if (cmd == &bench_quantify) return run_bench_quantify(cmd->config, qb);
+  if (cmd == &simulate) {
+    if (sa.password_stdin && !std::getline(std::cin, sa.operator_password)) return 2;
+    return run_simulate(cmd->config, sa);
+  }
   for (Command* c : {&m_list, &m_show, &m_check, &m_quantify, &m_recompute})
     if (cmd == c) return run_methodology(cmd->config, ma);
   return 2;

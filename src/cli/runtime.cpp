@@ -8,7 +8,7 @@ namespace tanpu::cli {
 
 std::vector<store::Migration> all_migrations() {
   std::vector<store::Migration> all;
-  for (auto part : {ledger::migrations(), members::migrations()}) {
+  for (auto part : {ledger::migrations(), members::migrations(), ingest::migrations()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   return all;
@@ -57,6 +57,8 @@ Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
   members::Options mo;
   mo.session_ttl_s = config.session_ttl_s;
   rt->members = std::make_unique<members::Members>(*rt->store, *rt->ledger, *keys, rt->clock, mo);
+  rt->sources = std::make_unique<ingest::Sources>(*rt->store, *keys, rt->clock);
+  rt->consents = std::make_unique<ingest::Consents>(*rt->store, rt->clock);
   return rt;
 }
 

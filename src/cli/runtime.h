@@ -7,6 +7,8 @@
 
 #include "cli/config.h"
 #include "core/time.h"
+#include "ingest/consents.h"
+#include "ingest/sources.h"
 #include "ledger/ledger.h"
 #include "members/members.h"
 #include "methodology/catalog.h"
@@ -29,6 +31,8 @@ struct Runtime {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<ledger::Ledger> ledger;
   std::unique_ptr<members::Members> members;
+  std::unique_ptr<ingest::Sources> sources;
+  std::unique_ptr<ingest::Consents> consents;
 };
 
 // The methodology catalog from config.data_dir; refuses a broken set with every file:line.

@@ -49,6 +49,9 @@ class Scheduler {
         if (auto n = rt_.ledger->compact_hot_accounts(); !n) {
           log::warn("compact_hot_accounts_failed", {{"error", n.error().message}});
         }
+        if (auto n = rt_.sources->purge_nonces(); !n) {
+          log::warn("purge_nonces_failed", {{"error", n.error().message}});
+        }
       }
       lock.lock();
     }
@@ -80,8 +83,8 @@ int run_serve(const Config& config) {
   }
   auto listen = parse_listen(config.listen);
   http::Metrics metrics;
-  http::App app{*(*rt)->store,      *(*rt)->ledger, *(*rt)->members,
-                *(*rt)->evaluators, metrics,        (*rt)->clock};
+  http::App app{*(*rt)->store,   *(*rt)->ledger,   *(*rt)->members, *(*rt)->evaluators,
+                *(*rt)->sources, *(*rt)->consents, metrics,         (*rt)->clock};
   http::Router router;
   http::add_all_routes(router, app);
   http::ServerOptions options;

@@ -18,6 +18,10 @@ class Members;
 namespace tanpu::methodology {
 class EvaluatorPool;
 }
+namespace tanpu::ingest {
+class Sources;
+class Consents;
+}  // namespace tanpu::ingest
 
 namespace tanpu::http {
 
@@ -28,6 +32,8 @@ struct App {
   ledger::Ledger& ledger;
   members::Members& members;
   methodology::EvaluatorPool& methodologies;
+  ingest::Sources& sources;
+  ingest::Consents& consents;
   Metrics& metrics;
   const Clock& clock;
 };
@@ -37,6 +43,7 @@ void add_system_routes(Router& router, App& app);       // /healthz, /metrics, /
 void add_ledger_routes(Router& router, App& app);       // /v1/accounts…, /v1/transfers…
 void add_member_routes(Router& router, App& app);       // /v1/members, /v1/sessions, /v1/me…
 void add_methodology_routes(Router& router, App& app);  // /v1/methodologies…, /v1/quantify…
+void add_ingest_routes(Router& router, App& app);       // /v1/sources…, /v1/me/consents…
 
 // All of the above.
 void add_all_routes(Router& router, App& app);

@@ -50,6 +50,7 @@ void add_all_routes(Router& router, App& app) {
   add_ledger_routes(router, app);
   add_member_routes(router, app);
   add_methodology_routes(router, app);
+  add_ingest_routes(router, app);
 }
 
 }  // namespace tanpu::http

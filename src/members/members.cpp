@@ -431,4 +431,25 @@ Result<MemberView> Members::get(std::int64_t member_id) {
   return view;
 }
 
+Result<std::unordered_map<std::int64_t, Members::LedgerAccounts>> Members::ledger_accounts(
+    store::Connection& c, std::span<const std::int64_t> member_ids) {
+  constexpr std::size_t kChunk = 500;
+  std::unordered_map<std::int64_t, LedgerAccounts> out;
+  for (std::size_t at = 0; at < member_ids.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, member_ids.size() - at);
+    std::string sql = "SELECT id, points_account_id, co2e_account_id FROM members WHERE id IN (";
+    std::vector<store::Param> params;
+    for (std::size_t i = 0; i < n; ++i) {
+      sql += i == 0 ? "?" : ", ?";
+      params.emplace_back(member_ids[at + i]);
+    }
+    sql += ")";
+    auto rows = c.query(sql, params);
+    if (!rows) return fail(rows.error());
+    for (std::size_t r = 0; r < rows->size(); ++r)
+      out[rows->i64(r, 0)] = LedgerAccounts{rows->i64(r, 1), rows->i64(r, 2)};
+  }
+  return out;
+}
+
 }  // namespace tanpu::members

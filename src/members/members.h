@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "core/result.h"
 #include "core/time.h"
@@ -100,6 +101,15 @@ class Members {
 
   // The member's view. Errors: not_found.
   Result<MemberView> get(std::int64_t member_id);
+
+  // The ledger accounts (points, co2e_mg) of members, read in the caller's transaction (the
+  // ingestion pipeline credits them in the same one). Unknown ids are absent from the answer.
+  struct LedgerAccounts {
+    std::int64_t points_account_id = 0;
+    std::int64_t co2e_account_id = 0;
+  };
+  Result<std::unordered_map<std::int64_t, LedgerAccounts>> ledger_accounts(
+      store::Connection& c, std::span<const std::int64_t> member_ids);
 
   const Options& options() const { return options_; }
 

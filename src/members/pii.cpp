@@ -182,6 +182,8 @@ std::string_view to_string(PiiField field) {
       return "phone";
     case PiiField::email:
       return "email";
+    case PiiField::source_key:
+      return "source_key";
   }
   TANPU_ASSERT_MSG(false, "unknown PiiField");
 }

@@ -32,7 +32,8 @@ Result<Keys> load_or_create_keys(const std::filesystem::path& path);
 
 // Which personal field a value belongs to. It is bound into each ciphertext (as associated data)
 // and into each blind index, so a value cannot be moved to another column or matched across kinds.
-enum class PiiField : std::uint8_t { phone, email };
+// source_key: a data source's HMAC signing secret (src/ingest), secret at rest like personal data.
+enum class PiiField : std::uint8_t { phone, email, source_key };
 
 std::string_view to_string(PiiField field);
 

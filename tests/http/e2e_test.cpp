@@ -7,6 +7,8 @@
 #include "http/metrics.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "ingest/consents.h"
+#include "ingest/sources.h"
 #include "members/members_fixture.h"
 #include "support/test_catalog.h"
 
@@ -22,8 +24,10 @@ class EndToEnd : public MembersFixture {
   void SetUp() override {
     MembersFixture::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    app_ = std::make_unique<http::App>(
-        http::App{db_->store(), *ledger_, *members_, methodologies_, metrics_, clock_});
+    sources_ = std::make_unique<ingest::Sources>(db_->store(), keys_, clock_);
+    consents_ = std::make_unique<ingest::Consents>(db_->store(), clock_);
+    app_ = std::make_unique<http::App>(http::App{db_->store(), *ledger_, *members_, methodologies_,
+                                                 *sources_, *consents_, metrics_, clock_});
     http::add_all_routes(router_, *app_);
     http::ServerOptions o;
     o.port = 0;
@@ -95,6 +99,8 @@ class EndToEnd : public MembersFixture {
   methodology::EvaluatorPool methodologies_{testing::repository_catalog()};
   http::Metrics metrics_;
   http::Router router_;
+  std::unique_ptr<ingest::Sources> sources_;
+  std::unique_ptr<ingest::Consents> consents_;
   std::unique_ptr<http::App> app_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<http::Client> client_;

@@ -10,6 +10,8 @@
 
 #include "http/app.h"
 #include "http/metrics.h"
+#include "ingest/consents.h"
+#include "ingest/sources.h"
 #include "ledger/ledger.h"
 #include "members/members.h"
 #include "store/migrate.h"
@@ -52,7 +54,9 @@ class OpenApiTest : public ::testing::Test {
     ledger::Ledger ledger(db_.store(), clock_);
     members::Members members(db_.store(), ledger, keys, clock_, options);
     methodology::EvaluatorPool methodologies(testing::repository_catalog());
-    App app{db_.store(), ledger, members, methodologies, metrics_, clock_};
+    ingest::Sources sources(db_.store(), keys, clock_);
+    ingest::Consents consents(db_.store(), clock_);
+    App app{db_.store(), ledger, members, methodologies, sources, consents, metrics_, clock_};
     Router router;
     add_all_routes(router, app);
     std::set<Operation> out;

@@ -1,0 +1,717 @@
+#include "ingest/pipeline.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "core/assert.h"
+#include "core/crypto.h"
+#include "core/id.h"
+#include "core/limits.h"
+#include "methodology/quantify.h"
+#include "methodology/query_json.h"
+
+namespace tanpu::ingest {
+namespace {
+
+using nlohmann::json;
+namespace m = methodology;
+
+constexpr std::size_t kChunk = 400;  // ids per IN (…) query
+// The platform issuance accounts (ledger/schema.cpp creates them first: 1 points, 2 co2e_mg).
+constexpr std::int64_t kPointsIssuanceAccount = 1;
+constexpr std::int64_t kCo2eIssuanceAccount = 2;
+
+// One record on its way through the pipeline.
+struct Item {
+  json record;
+  std::string external_id;
+  std::string user_ref;
+  std::string scenario;
+  std::string content_hash;  // hex SHA-256 of the record as parsed
+  std::int64_t occurred_us = 0;
+  Day day = 0;
+  std::int64_t member_id = 0;
+  std::optional<m::Quantification> q;
+  std::optional<Error> q_error;
+  RecordOutcome out;
+  bool decided = false;                // outcome final, nothing more to do
+  bool decided_before_write = false;   // by validate(): kept if the store retries the write job
+  bool store_row = false;              // a new final outcome to keep in ingest_records
+  std::size_t first_of_id = SIZE_MAX;  // a repeat of an external id earlier in the batch
+};
+
+void reject(Item& it, const std::string& code, const std::string& message,
+            const std::string& field = {}) {
+  it.out.outcome = "rejected";
+  it.out.reason = code;
+  it.out.message = message;
+  it.out.field = field;
+  it.decided = true;
+}
+
+bool external_id_ok(std::string_view id) {
+  if (id.empty() || id.size() > kExternalIdBytesMax) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == ':';
+  });
+}
+
+// The records of the body: a JSON array, or one JSON object per line. A line that does not parse
+// becomes a record that is rejected alone.
+Result<std::vector<Item>> parse_body(std::string_view body) {
+  const auto first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos)
+    return fail(ErrorKind::invalid, "body_required", "send a JSON array or NDJSON of records");
+  std::vector<Item> items;
+  if (body[first] == '[') {
+    json all = json::parse(body, nullptr, false);
+    if (all.is_discarded() || !all.is_array())
+      return fail(ErrorKind::invalid, "invalid_json", "the body is not a JSON array");
+    if (all.size() > kBatchRecordsMax)
+      return fail(ErrorKind::too_large, "too_many_records", "at most 10000 records per batch");
+    items.resize(all.size());
+    for (std::size_t i = 0; i < all.size(); ++i) items[i].record = std::move(all[i]);
+    return items;
+  }
+  std::size_t at = 0;
+  while (at < body.size()) {
+    auto end = body.find('\n', at);
+    if (end == std::string_view::npos) end = body.size();
+    const std::string_view line = body.substr(at, end - at);
+    at = end + 1;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    if (items.size() == kBatchRecordsMax)
+      return fail(ErrorKind::too_large, "too_many_records", "at most 10000 records per batch");
+    Item it;
+    it.record = json::parse(line, nullptr, false);
+    if (it.record.is_discarded()) {
+      it.record = json();
+      reject(it, "invalid_json", "this line is not JSON");
+    }
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+// Shape, scenario and time checks that need no database.
+void validate(Item& it, const Source& source, std::int64_t now_us, const PipelineOptions& o) {
+  if (it.decided) return;
+  if (!it.record.is_object()) return reject(it, "invalid_record", "a record is a JSON object");
+  const auto text = [&](const char* key) -> std::string {
+    const auto f = it.record.find(key);
+    return f != it.record.end() && f->is_string() ? f->get<std::string>() : std::string();
+  };
+  it.external_id = text("external_id");
+  it.out.external_id = it.external_id;
+  if (!external_id_ok(it.external_id))
+    return reject(it, "invalid_external_id", "external_id: 1-96 of [A-Za-z0-9._:-]", "external_id");
+  it.user_ref = text("user_ref");
+  if (it.user_ref.empty() || it.user_ref.size() > kPartnerUserRefBytesMax)
+    return reject(it, "invalid_user_ref", "user_ref: the partner's user reference, 1-128 bytes",
+                  "user_ref");
+  for (const char* forbidden : {"methodology", "version", "date"})
+    if (it.record.contains(forbidden))
+      return reject(it, "unknown_field",
+                    std::string(forbidden) + " is chosen by tanpu, not by the source", forbidden);
+  if (text("occurred_at").empty())
+    return reject(it, "missing_field", "occurred_at is required", "occurred_at");
+  it.scenario = text("scenario");
+  if (std::find(source.scenarios.begin(), source.scenarios.end(), it.scenario) ==
+      source.scenarios.end()) {
+    std::string allowed;
+    for (const auto& sc : source.scenarios) allowed += (allowed.empty() ? "" : ", ") + sc;
+    return reject(it, "scenario_not_allowed",
+                  "scenario '" + it.scenario + "' is not among this source's (" + allowed + ")",
+                  "scenario");
+  }
+  it.content_hash = to_hex(sha256(it.record.dump()));
+  json q = it.record;
+  q.erase("external_id");
+  q.erase("user_ref");
+  auto query = m::query_from_json(q);
+  if (!query) return reject(it, query.error().code, query.error().message, query.error().field);
+  it.occurred_us = query->occurred_at_us.value_or(0);
+  if (it.occurred_us > now_us + o.future_skew_s * 1'000'000)
+    return reject(it, "in_future", "occurred_at is in the future", "occurred_at");
+  if (it.occurred_us < now_us - o.record_age_max_days * 86'400'000'000)
+    return reject(it, "too_old",
+                  "occurred_at is more than " + std::to_string(o.record_age_max_days) + " days ago",
+                  "occurred_at");
+}
+
+std::string in_list(std::size_t n) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ", ?";
+  return out + ")";
+}
+
+std::string month_of(Day day) {
+  return format_date(day).substr(0, 7);
+}
+
+Id128 transfer_id(const std::string& source_id, const std::string& external_id,
+                  std::string_view currency) {
+  const auto digest =
+      sha256("tanpu-ingest\n" + source_id + "\n" + external_id + "\n" + std::string(currency));
+  return Id128::from_bytes(std::span<const std::uint8_t>(digest.data(), 16));
+}
+
+}  // namespace
+
+struct Pipeline::Work {
+  const Source& source;
+  std::vector<Item> items;
+  std::int64_t now_us = 0;
+  const m::Catalog& catalog;
+};
+
+Pipeline::Pipeline(store::Store& store, ledger::Ledger& ledger, members::Members& members,
+                   methodology::EvaluatorPool& methodologies, const Clock& clock,
+                   PipelineOptions options)
+    : store_(store),
+      ledger_(ledger),
+      members_(members),
+      methodologies_(methodologies),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+BatchSummary Pipeline::summarise(const std::vector<RecordOutcome>& outcomes) {
+  BatchSummary s;
+  for (const auto& o : outcomes) {
+    if (o.outcome == "credited") ++s.credited;
+    if (o.outcome == "duplicate") ++s.duplicate;
+    if (o.outcome == "capped") ++s.capped;
+    if (o.outcome == "pending_review") ++s.pending_review;
+    if (o.outcome == "rejected") ++s.rejected;
+    if (!o.replay) {
+      s.reduction_mg += o.reduction_mg;
+      s.points += o.points;
+    }
+  }
+  return s;
+}
+
+Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::string_view body) {
+  auto items = parse_body(body);
+  if (!items) return fail(items.error());
+  Work w{source, std::move(*items), clock_.now_us(), methodologies_.catalog()};
+  {
+    // Quantification is pure: done before the write transaction, so the writer is not held for it.
+    auto evaluator = methodologies_.acquire();
+    for (auto& it : w.items) {
+      validate(it, source, w.now_us, options_);
+      if (it.decided) continue;
+      json q = it.record;
+      q.erase("external_id");
+      q.erase("user_ref");
+      auto query = m::query_from_json(q);
+      TANPU_ASSERT(query.has_value());  // validate() parsed the same object
+      auto result = m::quantify(*evaluator, *query);
+      if (result) {
+        it.day = result->outcome.date;
+        it.q = std::move(*result);
+      } else {
+        it.q_error = result.error();
+      }
+    }
+  }
+  std::map<std::string, std::size_t> first;
+  for (std::size_t i = 0; i < w.items.size(); ++i) {
+    Item& it = w.items[i];
+    if (it.external_id.empty() || !external_id_ok(it.external_id)) continue;
+    auto [at, inserted] = first.emplace(it.external_id, i);
+    if (!inserted) it.first_of_id = at->second;
+  }
+  for (auto& it : w.items) it.decided_before_write = it.decided;
+  auto written = store_.write([&](store::Connection& c) { return run(c, w); });
+  if (!written) return fail(written.error());
+  std::vector<RecordOutcome> out;
+  out.reserve(w.items.size());
+  for (auto& it : w.items) out.push_back(std::move(it.out));
+  return out;
+}
+
+namespace {
+
+// Earlier outcomes of the batch's external ids: a replay answers its original outcome, the same id
+// with other content is refused.
+Result<void> apply_replays(store::Connection& c, const Source& source, std::vector<Item>& items) {
+  std::vector<std::size_t> open;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    if (!items[i].decided && items[i].first_of_id == SIZE_MAX) open.push_back(i);
+  std::unordered_map<std::string, std::size_t> by_id;
+  for (std::size_t i : open) by_id[items[i].external_id] = i;
+  for (std::size_t at = 0; at < open.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, open.size() - at);
+    std::vector<store::Param> params{std::string_view(source.id)};
+    for (std::size_t k = 0; k < n; ++k)
+      params.emplace_back(std::string_view(items[open[at + k]].external_id));
+    auto rows = c.query(
+        "SELECT external_id, content_hash, outcome, reason, reduction_mg, points, "
+        "methodology, duplicate_of, provisional FROM ingest_records WHERE "
+        "source_id = ? AND external_id IN " +
+            in_list(n),
+        params);
+    if (!rows) return fail(rows.error());
+    for (std::size_t r = 0; r < rows->size(); ++r) {
+      Item& it = items[by_id.at(std::string(rows->text(r, 0)))];
+      if (rows->text(r, 1) != it.content_hash) {
+        reject(it, "conflict", "this external_id was sent before with other content",
+               "external_id");
+        continue;
+      }
+      it.out.outcome = std::string(rows->text(r, 2));
+      it.out.reason = std::string(rows->text(r, 3));
+      it.out.reduction_mg = rows->i64(r, 4);
+      it.out.points = rows->i64(r, 5);
+      it.out.methodology = std::string(rows->text(r, 6));
+      it.out.duplicate_of = std::string(rows->text(r, 7));
+      it.out.provisional = rows->i64(r, 8) != 0;
+      it.out.replay = true;
+      it.decided = true;
+    }
+  }
+  return {};
+}
+
+// Live consents of the batch's partner users: the member, and the scenarios granted.
+Result<void> apply_consent(store::Connection& c, const Source& source, std::vector<Item>& items) {
+  std::vector<std::string> refs;
+  for (const auto& it : items)
+    if (!it.decided && it.first_of_id == SIZE_MAX) refs.push_back(it.user_ref);
+  std::sort(refs.begin(), refs.end());
+  refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
+  std::unordered_map<std::string, std::pair<std::int64_t, std::string>> live;
+  for (std::size_t at = 0; at < refs.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, refs.size() - at);
+    std::vector<store::Param> params{std::string_view(source.id)};
+    for (std::size_t k = 0; k < n; ++k) params.emplace_back(std::string_view(refs[at + k]));
+    auto rows = c.query(
+        "SELECT partner_user_ref, member_id, scenarios FROM ingest_consents WHERE "
+        "source_id = ? AND revoked_at_us IS NULL AND partner_user_ref IN " +
+            in_list(n),
+        params);
+    if (!rows) return fail(rows.error());
+    for (std::size_t r = 0; r < rows->size(); ++r)
+      live[std::string(rows->text(r, 0))] = {rows->i64(r, 1),
+                                             "," + std::string(rows->text(r, 2)) + ","};
+  }
+  for (auto& it : items) {
+    if (it.decided || it.first_of_id != SIZE_MAX) continue;
+    const auto found = live.find(it.user_ref);
+    if (found == live.end()) {
+      reject(it, "no_consent", "this user has no live grant for the source", "user_ref");
+      continue;
+    }
+    if (found->second.second.find("," + it.scenario + ",") == std::string::npos) {
+      reject(it, "consent_scope", "the member's grant does not cover " + it.scenario, "scenario");
+      continue;
+    }
+    it.member_id = found->second.first;
+  }
+  return {};
+}
+
+// Quantification results: refusals and ineligible records are rejected; review scenarios wait.
+void apply_quantification(std::vector<Item>& items, const PipelineOptions& o) {
+  for (auto& it : items) {
+    if (it.decided || it.first_of_id != SIZE_MAX) continue;
+    if (it.q_error) {
+      reject(it, it.q_error->code, it.q_error->message, it.q_error->field);
+      continue;
+    }
+    const m::Outcome& q = it.q->outcome;
+    it.out.methodology = q.methodology->key();
+    it.out.provisional = q.provisional;
+    if (!q.eligible()) {
+      reject(it, "ineligible",
+             "not eligible under " + it.out.methodology + " (rule " +
+                 std::string(q.ineligible_code()) + ")");
+      continue;
+    }
+    if (std::find(o.review_scenarios.begin(), o.review_scenarios.end(), it.scenario) !=
+        o.review_scenarios.end()) {
+      it.out.outcome = "pending_review";
+      it.decided = true;
+      it.store_row = true;
+    }
+  }
+}
+
+// The same member's behaviour of the same scenario reported by another source within the
+// methodology's dedup window is credited once: the later report is a duplicate.
+Result<void> apply_dedup(store::Connection& c, const Source& source, std::vector<Item>& items) {
+  std::vector<std::int64_t> members;
+  std::int64_t lo = INT64_MAX, hi = INT64_MIN, window_us_max = 0;
+  for (const auto& it : items) {
+    if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
+    const std::int64_t w = it.q->outcome.methodology->dedup_window_s * 1'000'000;
+    if (w == 0) continue;
+    members.push_back(it.member_id);
+    lo = std::min(lo, it.occurred_us);
+    hi = std::max(hi, it.occurred_us);
+    window_us_max = std::max(window_us_max, w);
+  }
+  if (members.empty()) return {};
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  struct Seen {
+    std::string scenario;
+    std::int64_t at_us;
+    std::string key;
+  };
+  std::unordered_map<std::int64_t, std::vector<Seen>> seen;
+  for (std::size_t at = 0; at < members.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, members.size() - at);
+    std::vector<store::Param> params{std::string_view(source.id), lo - window_us_max,
+                                     hi + window_us_max};
+    for (std::size_t k = 0; k < n; ++k) params.emplace_back(members[at + k]);
+    auto rows = c.query(
+        "SELECT member_id, scenario, occurred_at_us, source_id, external_id FROM "
+        "ingest_records WHERE source_id <> ? AND occurred_at_us BETWEEN ? AND ? "
+        "AND outcome IN ('credited', 'capped', 'pending_review') AND member_id IN " +
+            in_list(n),
+        params);
+    if (!rows) return fail(rows.error());
+    for (std::size_t r = 0; r < rows->size(); ++r)
+      seen[rows->i64(r, 0)].push_back(
+          {std::string(rows->text(r, 1)), rows->i64(r, 2),
+           std::string(rows->text(r, 3)) + "/" + std::string(rows->text(r, 4))});
+  }
+  for (auto& it : items) {
+    if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
+    const std::int64_t w = it.q->outcome.methodology->dedup_window_s * 1'000'000;
+    const auto found = seen.find(it.member_id);
+    if (w == 0 || found == seen.end()) continue;
+    for (const Seen& s : found->second) {
+      if (s.scenario != it.scenario || std::llabs(s.at_us - it.occurred_us) > w) continue;
+      it.out.outcome = "duplicate";
+      it.out.duplicate_of = s.key;
+      it.decided = true;
+      it.store_row = true;
+      break;
+    }
+  }
+  return {};
+}
+
+struct Usage {
+  std::int64_t reduction_mg = 0, records = 0, points = 0;
+};
+using UsageKey = std::tuple<std::int64_t, std::string, std::string>;  // member, period, code
+
+// Caps per member: per methodology per day and month (reduction and record count), and the
+// platform's daily points cap. A record over a cap is credited what is left (outcome capped).
+Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::vector<Item>& items) {
+  std::vector<std::int64_t> members;
+  std::set<std::string> periods;
+  for (const auto& it : items) {
+    if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
+    members.push_back(it.member_id);
+    periods.insert("d:" + format_date(it.day));
+    periods.insert("m:" + month_of(it.day));
+  }
+  std::map<UsageKey, Usage> usage;
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  const std::vector<std::string> period_list(periods.begin(), periods.end());
+  for (std::size_t at = 0; at < members.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, members.size() - at);
+    for (std::size_t pat = 0; pat < period_list.size(); pat += kChunk) {
+      const std::size_t pn = std::min(kChunk, period_list.size() - pat);
+      std::vector<store::Param> params;
+      for (std::size_t k = 0; k < n; ++k) params.emplace_back(members[at + k]);
+      for (std::size_t k = 0; k < pn; ++k)
+        params.emplace_back(std::string_view(period_list[pat + k]));
+      auto rows = c.query(
+          "SELECT member_id, period, code, reduction_mg, records, points FROM "
+          "ingest_member_usage WHERE member_id IN " +
+              in_list(n) + " AND period IN " + in_list(pn),
+          params);
+      if (!rows) return fail(rows.error());
+      for (std::size_t r = 0; r < rows->size(); ++r)
+        usage[{rows->i64(r, 0), std::string(rows->text(r, 1)), std::string(rows->text(r, 2))}] =
+            Usage{rows->i64(r, 3), rows->i64(r, 4), rows->i64(r, 5)};
+    }
+  }
+  return usage;
+}
+
+void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
+                const PipelineOptions& o) {
+  for (auto& it : items) {
+    if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
+    const m::Methodology& meth = *it.q->outcome.methodology;
+    const std::int64_t full_mg = it.q->outcome.reduction_mg;
+    const std::int64_t full_points = it.q->outcome.points;
+    Usage& day = usage[{it.member_id, "d:" + format_date(it.day), meth.code}];
+    Usage& month = usage[{it.member_id, "m:" + month_of(it.day), meth.code}];
+    Usage& points_day = usage[{it.member_id, "d:" + format_date(it.day), "*"}];
+    std::int64_t mg = full_mg;
+    std::string cap;
+    const auto limit = [&](std::int64_t max, std::int64_t used, const char* name) {
+      if (max <= 0) return;
+      const std::int64_t left = std::max<std::int64_t>(0, max - used);
+      if (mg > left) {
+        mg = left;
+        cap = name;
+      }
+    };
+    if (meth.caps.per_member_day_records > 0 && day.records >= meth.caps.per_member_day_records) {
+      mg = 0;
+      cap = "per_member_day_records";
+    }
+    limit(meth.caps.per_member_day_mg, day.reduction_mg, "per_member_day_mg");
+    limit(meth.caps.per_member_month_mg, month.reduction_mg, "per_member_month_mg");
+    // Points follow the part of the reduction credited (points-only records keep theirs unless a
+    // record cap zeroed them).
+    std::int64_t points =
+        full_mg > 0
+            ? static_cast<std::int64_t>(static_cast<long double>(full_points) * mg / full_mg)
+            : (cap.empty() ? full_points : 0);
+    if (o.points_per_member_day_max > 0 &&
+        points_day.points + points > o.points_per_member_day_max) {
+      points = std::max<std::int64_t>(0, o.points_per_member_day_max - points_day.points);
+      cap = cap.empty() ? "points_per_member_day" : cap;
+    }
+    it.out.reduction_mg = mg;
+    it.out.points = points;
+    it.out.outcome = cap.empty() ? "credited" : "capped";
+    if (!cap.empty()) {
+      it.out.reason = cap;
+      it.out.message = "a cap applied (" + cap + "): credited " + std::to_string(mg) + " of " +
+                       std::to_string(full_mg) + " mg";
+    }
+    it.decided = true;
+    it.store_row = true;
+    day.reduction_mg += mg;
+    day.records += 1;
+    month.reduction_mg += mg;
+    month.records += 1;
+    points_day.points += points;
+  }
+}
+
+json provenance(const m::Catalog& catalog, const Item& it) {
+  if (!it.q) return json::object();
+  const m::Outcome& o = it.q->outcome;
+  json factors = json::array();
+  for (std::size_t i = 0; i < o.factor_count; ++i)
+    factors.push_back(o.factors[i]->id + "@" + o.factors[i]->data_version);
+  json inputs = json::object();
+  for (std::size_t i = 0; i < o.methodology->inputs.size(); ++i)
+    inputs[o.methodology->inputs[i].name] = it.q->inputs[i];
+  return json{{"methodology", o.methodology->key()},
+              {"factors", std::move(factors)},
+              {"region", catalog.region(o.region).code},
+              {"date", format_date(o.date)},
+              {"inputs", std::move(inputs)},
+              {"baseline_mg", o.baseline_g * 1000},
+              {"project_mg", o.project_g * 1000},
+              {"quantified_mg", o.reduction_mg},
+              {"quantified_points", o.points},
+              {"rounding", "half_to_even_mg"},
+              {"provisional", o.provisional}};
+}
+
+// A record repeated inside the batch answers like its first occurrence (or is a conflict).
+void resolve_repeats(std::vector<Item>& items) {
+  for (auto& it : items) {
+    if (it.first_of_id == SIZE_MAX || it.decided) continue;
+    const Item& first = items[it.first_of_id];
+    if (first.content_hash != it.content_hash) {
+      reject(it, "conflict", "this external_id appears earlier in the batch with other content",
+             "external_id");
+      continue;
+    }
+    it.out = first.out;
+    it.out.replay = true;
+    it.decided = true;
+  }
+}
+
+bool credits(const Item& it) {
+  return it.store_row && (it.out.outcome == "credited" || it.out.outcome == "capped");
+}
+
+Result<void> post_credits(store::Connection& c, const Source& source, std::vector<Item>& items,
+                          ledger::Ledger& ledger, members::Members& members) {
+  std::vector<std::int64_t> ids;
+  for (const auto& it : items)
+    if (credits(it)) ids.push_back(it.member_id);
+  if (ids.empty()) return {};
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  auto accounts = members.ledger_accounts(c, ids);
+  if (!accounts) return fail(accounts.error());
+  std::vector<ledger::Transfer> transfers;
+  for (const auto& it : items) {
+    if (!credits(it)) continue;
+    const auto acc = accounts->find(it.member_id);
+    if (acc == accounts->end())
+      return fail(ErrorKind::internal, "member_without_accounts",
+                  "a consented member has no ledger accounts");
+    const std::string reference = "behaviour:" + source.id + "/" + it.external_id;
+    const auto add = [&](std::string_view currency, std::int64_t debit, std::int64_t credit,
+                         std::int64_t amount) {
+      if (amount <= 0) return;
+      ledger::Transfer t;
+      t.id = transfer_id(source.id, it.external_id, currency);
+      t.debit_account_id = debit;
+      t.credit_account_id = credit;
+      t.amount = amount;
+      t.code = ledger::codes::behaviour_credit;
+      t.reference = reference;
+      transfers.push_back(std::move(t));
+    };
+    add("co2e_mg", kCo2eIssuanceAccount, acc->second.co2e_account_id, it.out.reduction_mg);
+    add("points", kPointsIssuanceAccount, acc->second.points_account_id, it.out.points);
+  }
+  for (std::size_t at = 0; at < transfers.size(); at += limits::transfers_per_batch_max) {
+    const std::size_t n = std::min(limits::transfers_per_batch_max, transfers.size() - at);
+    auto result = ledger.create_transfers(c, std::span(transfers.data() + at, n));
+    if (!result) return fail(result.error());
+    for (const auto status : result->statuses)
+      if (status != ledger::TransferStatus::ok)
+        return fail(
+            ErrorKind::internal, "credit_refused",
+            "the ledger refused a behaviour credit: " + std::string(ledger::to_string(status)));
+  }
+  return {};
+}
+
+Result<void> write_records(store::Connection& c, const Source& source,
+                           const std::vector<Item>& items, const m::Catalog& catalog,
+                           std::int64_t now_us) {
+  static constexpr std::array<std::string_view, 15> kColumns{
+      "source_id",      "external_id",  "content_hash", "member_id",    "scenario",
+      "occurred_at_us", "outcome",      "reason",       "reduction_mg", "points",
+      "methodology",    "duplicate_of", "provisional",  "provenance",   "received_at_us"};
+  std::vector<std::string> provenances;
+  std::vector<const Item*> rows;
+  for (const auto& it : items) {
+    if (!it.store_row) continue;
+    rows.push_back(&it);
+    provenances.push_back(provenance(catalog, it).dump());
+  }
+  std::vector<store::Param> values;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Item& it = *rows[i];
+    values.insert(
+        values.end(),
+        {std::string_view(source.id), std::string_view(it.external_id),
+         std::string_view(it.content_hash), it.member_id, std::string_view(it.scenario),
+         it.occurred_us, std::string_view(it.out.outcome), std::string_view(it.out.reason),
+         it.out.reduction_mg, it.out.points, std::string_view(it.out.methodology),
+         std::string_view(it.out.duplicate_of), std::int64_t{it.out.provisional ? 1 : 0},
+         std::string_view(provenances[i]), now_us});
+  }
+  if (rows.empty()) return {};
+  return c.bulk_insert("ingest_records", kColumns, values);
+}
+
+Result<void> write_usage(store::Connection& c, const std::map<UsageKey, Usage>& before,
+                         const std::map<UsageKey, Usage>& after) {
+  for (const auto& [key, now] : after) {
+    const auto old = before.find(key);
+    const Usage was = old == before.end() ? Usage{} : old->second;
+    const Usage d{now.reduction_mg - was.reduction_mg, now.records - was.records,
+                  now.points - was.points};
+    if (d.reduction_mg == 0 && d.records == 0 && d.points == 0) continue;
+    auto r = c.exec(
+        "INSERT INTO ingest_member_usage (member_id, period, code, reduction_mg, "
+        "records, points) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id, period, "
+        "code) DO UPDATE SET reduction_mg = ingest_member_usage.reduction_mg + "
+        "excluded.reduction_mg, records = ingest_member_usage.records + "
+        "excluded.records, points = ingest_member_usage.points + excluded.points",
+        {std::get<0>(key), std::string_view(std::get<1>(key)), std::string_view(std::get<2>(key)),
+         d.reduction_mg, d.records, d.points});
+    if (!r) return fail(r.error());
+  }
+  return {};
+}
+
+Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items) {
+  std::map<std::pair<std::string, std::string>, Usage> by_day;
+  std::map<std::int64_t, std::pair<Usage, std::int64_t>> by_member;
+  for (const auto& it : items) {
+    if (!credits(it)) continue;
+    Usage& d = by_day[{format_date(it.day), it.scenario}];
+    d.records += 1;
+    d.reduction_mg += it.out.reduction_mg;
+    d.points += it.out.points;
+    auto& mem = by_member[it.member_id];
+    mem.first.records += 1;
+    mem.first.reduction_mg += it.out.reduction_mg;
+    mem.first.points += it.out.points;
+    mem.second = std::max(mem.second, it.occurred_us);
+  }
+  for (const auto& [key, u] : by_day) {
+    auto r = c.exec(
+        "INSERT INTO ingest_rollup_day_scenario (day, scenario, records, reduction_mg, "
+        "points) VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, scenario) DO UPDATE SET "
+        "records = ingest_rollup_day_scenario.records + excluded.records, "
+        "reduction_mg = ingest_rollup_day_scenario.reduction_mg + "
+        "excluded.reduction_mg, points = ingest_rollup_day_scenario.points + "
+        "excluded.points",
+        {std::string_view(key.first), std::string_view(key.second), u.records, u.reduction_mg,
+         u.points});
+    if (!r) return fail(r.error());
+  }
+  for (const auto& [member, mu] : by_member) {
+    auto r = c.exec(
+        "INSERT INTO ingest_rollup_member (member_id, records, reduction_mg, points, "
+        "last_occurred_at_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT (member_id) DO "
+        "UPDATE SET records = ingest_rollup_member.records + excluded.records, "
+        "reduction_mg = ingest_rollup_member.reduction_mg + excluded.reduction_mg, "
+        "points = ingest_rollup_member.points + excluded.points, "
+        "last_occurred_at_us = CASE WHEN excluded.last_occurred_at_us > "
+        "ingest_rollup_member.last_occurred_at_us THEN "
+        "excluded.last_occurred_at_us ELSE ingest_rollup_member.last_occurred_at_us END",
+        {member, mu.first.records, mu.first.reduction_mg, mu.first.points, mu.second});
+    if (!r) return fail(r.error());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> Pipeline::run(store::Connection& c, Work& w) {
+  // Replays, dedup and caps read what earlier batches wrote, then write: batches must not
+  // interleave. SQLite has one writer; on PostgreSQL concurrent write transactions (and other
+  // tanpu processes) take this lock, held until the transaction ends, per schema.
+  if (c.dialect() == store::Dialect::postgres) {
+    auto locked = c.query(
+        "SELECT pg_advisory_xact_lock(hashtext('tanpu.ingest:' || coalesce(current_schema(), "
+        "'')))");
+    if (!locked) return fail(locked.error());
+  }
+  for (auto& it : w.items) {  // the store may run a job again after a retryable failure
+    if (it.decided_before_write) continue;
+    it.decided = false;
+    it.store_row = false;
+    it.out = RecordOutcome{};
+    it.out.external_id = it.external_id;
+    it.member_id = 0;
+  }
+  if (auto r = apply_replays(c, w.source, w.items); !r) return r;
+  if (auto r = apply_consent(c, w.source, w.items); !r) return r;
+  apply_quantification(w.items, options_);
+  if (auto r = apply_dedup(c, w.source, w.items); !r) return r;
+  auto usage = load_usage(c, w.items);
+  if (!usage) return fail(usage.error());
+  const std::map<UsageKey, Usage> before = *usage;
+  apply_caps(w.items, *usage, options_);
+  resolve_repeats(w.items);
+  if (auto r = post_credits(c, w.source, w.items, ledger_, members_); !r) return r;
+  if (auto r = write_records(c, w.source, w.items, w.catalog, w.now_us); !r) return r;
+  if (auto r = write_usage(c, before, *usage); !r) return r;
+  return write_rollups(c, w.items);
+}
+
+}  // namespace tanpu::ingest

@@ -1,0 +1,341 @@
+// The intake pipeline on both engines: crediting exactly once, every refusal, cross-source dedup,
+// caps, review, and a randomised replay test of the crediting invariants.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "ingest/consents.h"
+#include "ingest/ingest_fixture.h"
+#include "ingest/pipeline.h"
+#include "ingest/sources.h"
+#include "members/members_fixture.h"
+#include "support/test_catalog.h"
+
+namespace tanpu::test {
+namespace {
+
+using nlohmann::json;
+
+class PipelineTest : public MembersFixture {
+ protected:
+  void SetUp() override {
+    MembersFixture::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    migrate_ingest(db_->store());
+    if (HasFatalFailure()) return;
+    ASSERT_NE(testing::repository_catalog(), nullptr);
+    pool_ = std::make_unique<methodology::EvaluatorPool>(testing::repository_catalog());
+    sources_ = std::make_unique<ingest::Sources>(db_->store(), keys_, clock_);
+    consents_ = std::make_unique<ingest::Consents>(db_->store(), clock_);
+    pipeline_ = make_pipeline({});
+  }
+  void TearDown() override {
+    pipeline_.reset();
+    consents_.reset();
+    sources_.reset();
+    pool_.reset();
+    MembersFixture::TearDown();
+  }
+
+  std::unique_ptr<ingest::Pipeline> make_pipeline(ingest::PipelineOptions o) {
+    return std::make_unique<ingest::Pipeline>(db_->store(), *ledger_, *members_, *pool_, clock_,
+                                              std::move(o));
+  }
+
+  ingest::Source source(const std::string& name, std::vector<std::string> scenarios) {
+    auto created = sources_->create(name, scenarios);
+    EXPECT_TRUE(created.has_value());
+    return created->source;
+  }
+
+  // Binds partner user `ref` of `s` to the member (the consent flow, without HTTP).
+  void bind(const ingest::Source& s, const std::string& ref, std::int64_t member_id) {
+    auto binding = consents_->create_binding(s.id, ref);
+    ASSERT_OK(binding);
+    ASSERT_OK(consents_->grant(member_id, binding->code));
+  }
+
+  static json ride(const std::string& id, const std::string& user, const std::string& at, double km,
+                   const std::string& region = "CN-HB-WUH") {
+    return json{{"external_id", id}, {"user_ref", user}, {"scenario", "metro"},
+                {"occurred_at", at}, {"region", region}, {"inputs", {{"distance_km", km}}}};
+  }
+
+  std::vector<ingest::RecordOutcome> send(const ingest::Source& s, const json& records) {
+    auto out = pipeline_->ingest(s, records.dump());
+    EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().message);
+    return out ? *out : std::vector<ingest::RecordOutcome>{};
+  }
+
+  std::int64_t balance(std::int64_t account_id) {
+    auto a = ledger_->lookup_account(account_id);
+    EXPECT_TRUE(a.has_value());
+    return a ? a->balance() : -1;
+  }
+
+  std::int64_t scalar(const std::string& sql) {
+    auto lease = db_->store().acquire();
+    auto rows = (*lease)->query(sql);
+    EXPECT_TRUE(rows.has_value());
+    return rows && !rows->empty() && !rows->is_null(0, 0) ? rows->i64(0, 0) : 0;
+  }
+
+  std::unique_ptr<methodology::EvaluatorPool> pool_;
+  std::unique_ptr<ingest::Sources> sources_;
+  std::unique_ptr<ingest::Consents> consents_;
+  std::unique_ptr<ingest::Pipeline> pipeline_;
+};
+
+// kStartUs is 2026-11-18T…Z; behaviour happened the day before, Wuhan time.
+constexpr const char* kMorning = "2026-11-17T08:00:00+08:00";
+
+TEST_P(PipelineTest, CreditsOnceAndAnswersAReplayWithTheOriginalOutcome) {
+  const auto metro = source("Wuhan Metro", {"metro"});
+  const auto alice = must_register(std::nullopt, "alice@example.com");
+  bind(metro, "u-alice", alice.id);
+  const json batch = json::array({ride("r1", "u-alice", kMorning, 12.5)});
+  auto first = send(metro, batch);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].outcome, "credited");
+  EXPECT_EQ(first[0].reduction_mg, 980000);
+  EXPECT_EQ(first[0].points, 980);
+  EXPECT_EQ(first[0].methodology, "tanpu-whcer-metro@2025.1");
+  EXPECT_EQ(balance(alice.co2e_account_id), 980000);
+  EXPECT_EQ(balance(alice.points_account_id), 980);
+  auto again = send(metro, batch);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].outcome, "credited");
+  EXPECT_TRUE(again[0].replay);
+  EXPECT_EQ(again[0].reduction_mg, 980000);
+  EXPECT_EQ(balance(alice.co2e_account_id), 980000);  // not twice
+  auto changed = send(metro, json::array({ride("r1", "u-alice", kMorning, 20)}));
+  EXPECT_EQ(changed[0].outcome, "rejected");
+  EXPECT_EQ(changed[0].reason, "conflict");
+  EXPECT_EQ(balance(alice.co2e_account_id), 980000);
+  // Rollups follow the postings.
+  EXPECT_EQ(scalar("SELECT reduction_mg FROM ingest_rollup_member"), 980000);
+  EXPECT_EQ(scalar("SELECT records FROM ingest_rollup_day_scenario WHERE scenario = 'metro'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM ingest_records"), 1);
+}
+
+TEST_P(PipelineTest, OneBadRecordNeverSinksTheBatch) {
+  const auto metro = source("Wuhan Metro", {"metro"});
+  const auto alice = must_register(std::nullopt, "alice@example.com");
+  bind(metro, "u-alice", alice.id);
+  json bus = ride("b1", "u-alice", kMorning, 5);
+  bus["scenario"] = "bus";
+  json no_time = ride("t1", "u-alice", kMorning, 5);
+  no_time.erase("occurred_at");
+  json forced = ride("f1", "u-alice", kMorning, 5);
+  forced["version"] = "2024.1";
+  const json batch = json::array({
+      ride("ok1", "u-alice", kMorning, 10),
+      ride("nc1", "u-nobody", kMorning, 10),
+      ride("zero", "u-alice", kMorning, 0),
+      bus,
+      no_time,
+      forced,
+      ride("future", "u-alice", "2026-12-30T08:00:00+08:00", 5),
+      ride("old", "u-alice", "2026-09-01T08:00:00+08:00", 5),
+      ride("bad id!", "u-alice", kMorning, 5),
+      ride("kg", "u-alice", kMorning, 5),
+      "not an object",
+  });
+  json& kg = const_cast<json&>(batch[9]);
+  kg["inputs"]["distance_km"] = {{"value", 3}, {"unit", "kg"}};
+  auto out = send(metro, batch);
+  ASSERT_EQ(out.size(), batch.size());
+  const std::vector<std::string> reasons{"",
+                                         "no_consent",
+                                         "input_out_of_bounds",
+                                         "scenario_not_allowed",
+                                         "missing_field",
+                                         "unknown_field",
+                                         "in_future",
+                                         "too_old",
+                                         "invalid_external_id",
+                                         "wrong_unit",
+                                         "invalid_record"};
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i].outcome, i == 0 ? "credited" : "rejected") << i;
+    EXPECT_EQ(out[i].reason, reasons[i]) << i << " " << out[i].message;
+  }
+  EXPECT_EQ(out[2].field, "inputs.distance_km");
+  EXPECT_EQ(balance(alice.co2e_account_id), 784000);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM ingest_records"), 1);
+  // NDJSON, with a line that is not JSON.
+  const std::string ndjson = ride("n1", "u-alice", kMorning, 1).dump() + "\n{oops\n";
+  auto lines = pipeline_->ingest(metro, ndjson);
+  ASSERT_OK(lines);
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[0].outcome, "credited");
+  EXPECT_EQ((*lines)[1].reason, "invalid_json");
+  // Whole-batch refusals.
+  EXPECT_EQ(pipeline_->ingest(metro, "  ").error().code, "body_required");
+  EXPECT_EQ(pipeline_->ingest(metro, "[1, ").error().code, "invalid_json");
+  json too_many = json::array();
+  for (int i = 0; i < 10'001; ++i) too_many.push_back(1);
+  EXPECT_EQ(pipeline_->ingest(metro, too_many.dump()).error().code, "too_many_records");
+}
+
+TEST_P(PipelineTest, TheSameRideFromTwoSourcesIsCreditedOnce) {
+  const auto metro = source("Wuhan Metro", {"metro"});
+  const auto payments = source("Pay App", {"metro", "bus"});
+  const auto alice = must_register(std::nullopt, "alice@example.com");
+  bind(metro, "m-alice", alice.id);
+  bind(payments, "p-alice", alice.id);
+  EXPECT_EQ(send(metro, json::array({ride("m1", "m-alice", kMorning, 10)}))[0].outcome, "credited");
+  auto dup = send(payments, json::array({ride("p1", "p-alice", "2026-11-17T08:10:00+08:00", 10),
+                                         ride("p2", "p-alice", "2026-11-17T10:00:00+08:00", 10)}));
+  EXPECT_EQ(dup[0].outcome, "duplicate");
+  EXPECT_EQ(dup[0].duplicate_of, metro.id + "/m1");
+  EXPECT_EQ(dup[1].outcome, "credited");  // two hours later: another ride
+  EXPECT_EQ(balance(alice.co2e_account_id), 2 * 784000);
+  // The duplicate is kept, and a replay of it answers the same.
+  auto replay =
+      send(payments, json::array({ride("p1", "p-alice", "2026-11-17T08:10:00+08:00", 10)}));
+  EXPECT_EQ(replay[0].outcome, "duplicate");
+  EXPECT_TRUE(replay[0].replay);
+}
+
+TEST_P(PipelineTest, CapsLimitADayAndSayWhichCap) {
+  const auto metro = source("Wuhan Metro", {"metro"});
+  const auto alice = must_register(std::nullopt, "alice@example.com");
+  bind(metro, "u-alice", alice.id);
+  json batch = json::array();
+  for (int i = 0; i < 12; ++i)  // 12 rides of 1 km in one day; the methodology allows 10 records
+    batch.push_back(ride(
+        "c" + std::to_string(i), "u-alice",
+        "2026-11-17T0" + std::to_string(i % 10) + ":3" + std::to_string(i / 10) + ":00+08:00", 1));
+  auto out = send(metro, batch);
+  int credited = 0, capped = 0;
+  for (const auto& o : out) {
+    credited += o.outcome == "credited" ? 1 : 0;
+    if (o.outcome == "capped") {
+      ++capped;
+      EXPECT_EQ(o.reason, "per_member_day_records");
+      EXPECT_EQ(o.reduction_mg, 0);
+    }
+  }
+  EXPECT_EQ(credited, 10);
+  EXPECT_EQ(capped, 2);
+  EXPECT_EQ(balance(alice.co2e_account_id), 10 * 78400);
+  // A daily points cap set by the operator.
+  pipeline_ = make_pipeline(ingest::PipelineOptions{.points_per_member_day_max = 1000});
+  const auto bob = must_register(std::nullopt, "bob@example.com");
+  bind(metro, "u-bob", bob.id);
+  auto points = send(metro, json::array({ride("b1", "u-bob", kMorning, 10),
+                                         ride("b2", "u-bob", "2026-11-17T12:00:00+08:00", 10)}));
+  EXPECT_EQ(points[0].points, 784);
+  EXPECT_EQ(points[1].outcome, "capped");
+  EXPECT_EQ(points[1].reason, "points_per_member_day");
+  EXPECT_EQ(points[1].points, 216);
+  EXPECT_EQ(points[1].reduction_mg, 784000);  // the reduction is still the member's
+  EXPECT_EQ(balance(bob.points_account_id), 1000);
+}
+
+TEST_P(PipelineTest, EvidenceScenariosWaitForReview) {
+  const auto canteen = source("Canteen", {"clean_plate"});
+  const auto alice = must_register(std::nullopt, "alice@example.com");
+  bind(canteen, "c-alice", alice.id);
+  const auto& catalog = *testing::repository_catalog();
+  const methodology::Methodology* plate = catalog.for_scenario("clean_plate").front();
+  json inputs = json::object();
+  for (const auto& in : plate->inputs)
+    inputs[in.name] = in.default_value.value_or(in.min + (in.max - in.min) / 2);
+  for (const auto& [name, value] : plate->examples.front().inputs) inputs[name] = value;
+  auto out = send(canteen, json::array({{{"external_id", "meal-1"},
+                                         {"user_ref", "c-alice"},
+                                         {"scenario", "clean_plate"},
+                                         {"occurred_at", kMorning},
+                                         {"region", "CN-LN-SHE"},
+                                         {"inputs", inputs}}}));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].outcome, "pending_review") << out[0].reason << " " << out[0].message;
+  EXPECT_EQ(balance(alice.co2e_account_id), 0);
+}
+
+// Random batches from three sources, replayed and overlapping, with malformed records and
+// concurrent senders: each record is credited at most once, the members' balances equal the
+// credited records, and no member's day exceeds a cap.
+TEST_P(PipelineTest, RandomisedReplaysKeepTheCreditingInvariants) {
+  std::vector<ingest::Source> sources{source("A", {"metro"}), source("B", {"metro"}),
+                                      source("C", {"metro"})};
+  std::vector<members::MemberView> people;
+  for (int p = 0; p < 6; ++p) {
+    people.push_back(must_register(std::nullopt, "p" + std::to_string(p) + "@example.com"));
+    for (std::size_t s = 0; s < sources.size(); ++s)
+      bind(sources[s], "s" + std::to_string(s) + "-p" + std::to_string(p), people.back().id);
+  }
+  std::mt19937 rng(7);
+  std::vector<std::pair<std::size_t, json>> batches;
+  for (int b = 0; b < 24; ++b) {
+    const std::size_t s = rng() % sources.size();
+    json batch = json::array();
+    for (int r = 0; r < 20; ++r) {
+      const int person = static_cast<int>(rng() % people.size());
+      const int minute = static_cast<int>(rng() % (16 * 60));
+      char at[40];
+      std::snprintf(at, sizeof at, "2026-11-17T%02d:%02d:00+08:00", 6 + minute / 60, minute % 60);
+      json rec = ride("e" + std::to_string(rng() % 400),
+                      "s" + std::to_string(s) + "-p" + std::to_string(person), at,
+                      1 + static_cast<double>(rng() % 300) / 10);
+      if (rng() % 10 == 0) rec["inputs"]["distance_km"] = -1;  // a fault
+      batch.push_back(std::move(rec));
+    }
+    batches.emplace_back(s, std::move(batch));
+  }
+  // Each batch sent twice, by two threads, in different orders.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (std::size_t i = 0; i < batches.size(); ++i) {
+        const auto& [s, batch] = batches[t == 0 ? i : batches.size() - 1 - i];
+        auto out = pipeline_->ingest(sources[s], batch.dump());
+        EXPECT_TRUE(out.has_value());
+      }
+    });
+  for (auto& th : threads) th.join();
+  // At most once: one row per (source, external id), and one credit transfer per credited row.
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM (SELECT source_id, external_id FROM ingest_records "
+                   "GROUP BY source_id, external_id HAVING COUNT(*) > 1) d"),
+            0);
+  const std::int64_t credited_mg = scalar(
+      "SELECT SUM(reduction_mg) FROM ingest_records WHERE outcome IN ('credited', 'capped')");
+  const std::int64_t credited_points =
+      scalar("SELECT SUM(points) FROM ingest_records WHERE outcome IN ('credited', 'capped')");
+  std::int64_t balances_mg = 0, balances_points = 0;
+  for (const auto& p : people) {
+    balances_mg += balance(p.co2e_account_id);
+    balances_points += balance(p.points_account_id);
+  }
+  EXPECT_GT(credited_mg, 0);
+  EXPECT_EQ(balances_mg, credited_mg);
+  EXPECT_EQ(balances_points, credited_points);
+  EXPECT_EQ(scalar("SELECT SUM(reduction_mg) FROM ingest_rollup_member"), credited_mg);
+  // Caps: no member-day over the methodology's day cap or record cap.
+  const auto* metro = testing::repository_catalog()->find("tanpu-whcer-metro", "2025.1");
+  ASSERT_NE(metro, nullptr);
+  EXPECT_LE(scalar("SELECT MAX(reduction_mg) FROM ingest_member_usage WHERE period LIKE 'd:%' "
+                   "AND code = 'tanpu-whcer-metro'"),
+            metro->caps.per_member_day_mg);
+  EXPECT_EQ(scalar("SELECT MAX(c) FROM (SELECT member_id, SUM(reduction_mg) AS c FROM "
+                   "ingest_records WHERE outcome IN ('credited', 'capped') GROUP BY member_id) x"),
+            scalar("SELECT MAX(reduction_mg) FROM ingest_member_usage WHERE period LIKE 'd:%' AND "
+                   "code = 'tanpu-whcer-metro'"));
+  // The same ride (member, minute window) is never credited by two sources.
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM ingest_records a JOIN ingest_records b ON a.member_id = "
+                   "b.member_id AND a.source_id < b.source_id AND a.outcome IN ('credited', "
+                   "'capped') AND b.outcome IN ('credited', 'capped') AND ABS(a.occurred_at_us - "
+                   "b.occurred_at_us) <= 1800000000"),
+            0);
+}
+
+TANPU_INSTANTIATE_ENGINES(PipelineTest);
+
+}  // namespace
+}  // namespace tanpu::test
