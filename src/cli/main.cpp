@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
                                      "what the current methodology set would change for credited "
                                      "records (a diff; changes nothing)");
   m_recompute.app->add_option("--since", ma.since, "records on or after YYYY-MM-DD")->required();
-  m_recompute.app->add_option("--records", ma.records, "NDJSON of credited records")->required();
+  m_recompute.app->add_option("--records", ma.records,
+                              "NDJSON of credited records (default: the database's)");
   m_recompute.app->add_flag("--json", ma.json, "print JSON");
   m_list.app->callback([&ma] { ma.action = "list"; });
   m_show.app->callback([&ma] { ma.action = "show"; });

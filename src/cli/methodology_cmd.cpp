@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/runtime.h"
+#include "ingest/export.h"
 #include "methodology/check.h"
 #include "methodology/quantify.h"
 #include "methodology/recompute.h"
@@ -176,13 +178,34 @@ int recompute(const Config& config, const MethodologyArgs& args) {
     std::fprintf(stderr, "tanpu: --since must be YYYY-MM-DD\n");
     return 1;
   }
-  std::ifstream file(args.records);
-  if (!file) {
-    std::fprintf(stderr, "tanpu: cannot read %s\n", args.records.c_str());
-    return 1;
+  // The credited records: a file, or the ones the ingestion pipeline stored in the database.
+  std::ifstream file;
+  std::stringstream stored;
+  std::istream* records = &file;
+  if (!args.records.empty()) {
+    file.open(args.records);
+    if (!file) {
+      std::fprintf(stderr, "tanpu: cannot read %s\n", args.records.c_str());
+      return 1;
+    }
+  } else {
+    auto store = open_store(config);
+    if (!store) {
+      std::fprintf(stderr, "tanpu: %s\n", store.error().message.c_str());
+      return 2;
+    }
+    // occurred_at ≥ since (UTC midnight − 14 h) keeps every local date ≥ since; recompute()
+    // filters by the exact local date.
+    const std::int64_t since_us = (std::int64_t{*since} * 86400 - 14 * 3600) * 1'000'000;
+    auto n = ingest::export_credited(**store, since_us, stored);
+    if (!n) {
+      std::fprintf(stderr, "tanpu: %s\n", n.error().message.c_str());
+      return 1;
+    }
+    records = &stored;
   }
   m::Evaluator evaluator(*catalog);
-  auto report = m::recompute(evaluator, file, *since);
+  auto report = m::recompute(evaluator, *records, *since);
   if (!report) {
     std::fprintf(stderr, "tanpu: %s: %s\n", args.records.c_str(), report.error().message.c_str());
     return 1;

@@ -229,6 +229,15 @@ TEST_F(CliTest, RecomputeReportsAndWritesNothing) {
   EXPECT_EQ(report["delta_reduction_mg"], 784000 - 170000);
   EXPECT_EQ(report["applied"], false);
   EXPECT_EQ(std::filesystem::last_write_time(records), before);
+  // Without --records, the credited records come from the database (none in a fresh one).
+  r = tanpu(std::string("methodology recompute --data ") + TANPU_SOURCE_DIR + "/data " + db() +
+            " --since 2025-01-01 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::string last_line = r.out.substr(0, r.out.find_last_not_of('\n') + 1);
+  last_line = last_line.substr(last_line.rfind('\n') + 1);  // npos + 1 == 0: the only line
+  const auto from_db = nlohmann::json::parse(last_line);
+  EXPECT_EQ(from_db["records"], 0);
+  EXPECT_EQ(from_db["applied"], false);
 }
 
 }  // namespace

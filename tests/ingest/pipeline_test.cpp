@@ -4,15 +4,18 @@
 
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "ingest/consents.h"
+#include "ingest/export.h"
 #include "ingest/ingest_fixture.h"
 #include "ingest/pipeline.h"
 #include "ingest/sources.h"
 #include "members/members_fixture.h"
+#include "methodology/recompute.h"
 #include "support/test_catalog.h"
 
 namespace tanpu::test {
@@ -257,6 +260,37 @@ TEST_P(PipelineTest, EvidenceScenariosWaitForReview) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].outcome, "pending_review") << out[0].reason << " " << out[0].message;
   EXPECT_EQ(balance(alice.co2e_account_id), 0);
+}
+
+// What was credited can be recomputed under the current methodology set: the export feeds
+// `tanpu methodology recompute`, which finds nothing to change when nothing changed.
+TEST_P(PipelineTest, CreditedRecordsExportForRecompute) {
+  const auto metro = source("Wuhan Metro", {"metro"});
+  const auto alice = must_register(std::nullopt, "alice@example.com");
+  bind(metro, "u-alice", alice.id);
+  send(metro, json::array({ride("r1", "u-alice", kMorning, 12.5),
+                           ride("r2", "u-alice", "2026-11-17T18:00:00+08:00", 3),
+                           ride("r3", "u-nobody", kMorning, 3)}));
+  std::stringstream exported;
+  auto n = ingest::export_credited(db_->store(), 0, exported);
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 2);
+  const json first = json::parse(exported.str().substr(0, exported.str().find('\n')));
+  EXPECT_EQ(first["id"], metro.id + "/r1");
+  EXPECT_EQ(first["credited"]["methodology"], "tanpu-whcer-metro");
+  EXPECT_EQ(first["credited"]["version"], "2025.1");
+  EXPECT_EQ(first["credited"]["reduction_mg"], 980000);
+  EXPECT_EQ(first["date"], "2026-11-17");
+  methodology::Evaluator evaluator(testing::repository_catalog());
+  auto report = methodology::recompute(evaluator, exported, *parse_date("2026-11-01"));
+  ASSERT_OK(report);
+  EXPECT_EQ(report->records, 2u);
+  EXPECT_EQ(report->unchanged, 2u);
+  EXPECT_TRUE(report->changes.empty());
+  // Only what occurred on or after `since`.
+  std::stringstream later;
+  ASSERT_OK(ingest::export_credited(db_->store(), 1'795'500'000'000'000, later));
+  EXPECT_TRUE(later.str().empty());
 }
 
 // Random batches from three sources, replayed and overlapping, with malformed records and

@@ -129,7 +129,8 @@ TEST_P(IngestTest, EveryForgeryIsRefusedAndWritesNothing) {
   auto tampered = req.request(s.key.key_id, path);
   tampered.body = R"({"partner_user_ref":"u2"})";
   EXPECT_EQ(refused(tampered), "bad_signature");
-  auto other_path = req.request(s.key.key_id, "/v1/sources/" + s.source.id + "/ping");
+  const std::string ping_path = "/v1/sources/" + s.source.id + "/ping";  // outlives the view
+  auto other_path = req.request(s.key.key_id, ping_path);
   EXPECT_EQ(refused(other_path), "bad_signature");
   auto wrong_method = req.request(s.key.key_id, path);
   wrong_method.method = "GET";
