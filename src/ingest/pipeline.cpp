@@ -35,6 +35,7 @@ struct Item {
   std::int64_t occurred_us = 0;
   Day day = 0;
   std::int64_t member_id = 0;
+  std::optional<m::Query> query;  // as validate() read it
   std::optional<m::Quantification> q;
   std::optional<Error> q_error;
   RecordOutcome out;
@@ -136,6 +137,7 @@ void validate(Item& it, const Source& source, std::int64_t now_us, const Pipelin
   auto query = m::query_from_json(q);
   if (!query) return reject(it, query.error().code, query.error().message, query.error().field);
   it.occurred_us = query->occurred_at_us.value_or(0);
+  it.query = std::move(*query);
   if (it.occurred_us > now_us + o.future_skew_s * 1'000'000)
     return reject(it, "in_future", "occurred_at is in the future", "occurred_at");
   if (it.occurred_us < now_us - o.record_age_max_days * 86'400'000'000)
@@ -206,12 +208,8 @@ Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::s
     for (auto& it : w.items) {
       validate(it, source, w.now_us, options_);
       if (it.decided) continue;
-      json q = it.record;
-      q.erase("external_id");
-      q.erase("user_ref");
-      auto query = m::query_from_json(q);
-      TANPU_ASSERT(query.has_value());  // validate() parsed the same object
-      auto result = m::quantify(*evaluator, *query);
+      TANPU_ASSERT(it.query.has_value());  // validate() accepted the record
+      auto result = m::quantify(*evaluator, *it.query);
       if (result) {
         it.day = result->outcome.date;
         it.q = std::move(*result);
