@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/bench_db.h"
 #include "cli/commands.h"
 #include "cli/runtime.h"
 #include "core/crypto.h"
@@ -30,60 +31,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
-
-// A fresh, empty database for one measurement, removed afterwards.
-class BenchDb {
- public:
-  static Result<std::unique_ptr<BenchDb>> create(const LedgerBenchArgs& args, std::string tag) {
-    auto db = std::unique_ptr<BenchDb>(new BenchDb());
-    std::array<std::uint8_t, 6> rnd{};
-    random_bytes(rnd);
-    const std::string name = "bench_" + tag + "_" + to_hex(rnd);
-    if (args.store == "sqlite") {
-      db->dir_ = std::filesystem::temp_directory_path() / ("tanpu-" + name);
-      std::filesystem::create_directories(db->dir_);
-      db->config_.database_url = "sqlite:" + (db->dir_ / "bench.db").string();
-    } else {
-      const char* url = std::getenv("TANPU_DATABASE_URL");
-      if (url == nullptr || std::string_view(url).rfind("postgres", 0) != 0) {
-        return fail(ErrorKind::invalid, "no_postgres",
-                    "--store postgres needs TANPU_DATABASE_URL (run under scripts/with-postgres)");
-      }
-      db->admin_url_ = url;
-      db->schema_ = name;
-      if (auto r = db->admin_exec("CREATE SCHEMA " + name); !r) return std::unexpected(r.error());
-      const std::string sep = db->admin_url_.find('?') == std::string::npos ? "?" : "&";
-      db->config_.database_url = db->admin_url_ + sep + "options=-csearch_path%3D" + name;
-    }
-    db->config_.read_connections = std::max<std::int64_t>(args.clients, 4);
-    return db;
-  }
-  ~BenchDb() {
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-    if (!schema_.empty()) (void)admin_exec("DROP SCHEMA " + schema_ + " CASCADE");
-  }
-  const Config& config() const { return config_; }
-
- private:
-  BenchDb() = default;
-  Result<void> admin_exec(const std::string& sql) {
-    store::Options o;
-    o.url = admin_url_;
-    o.read_connections = 1;
-    auto s = store::Store::open(o);
-    if (!s) return std::unexpected(s.error());
-    auto lease = (*s)->acquire();
-    if (!lease) return std::unexpected(lease.error());
-    return (*lease)->exec_script(sql);
-  }
-  std::filesystem::path dir_;
-  std::string admin_url_;
-  std::string schema_;
-  Config config_;
-};
 
 // Member accounts 3..accounts+2 (1 and 2 are the platform's), created in chunks.
 Result<std::vector<std::int64_t>> make_accounts(store::Store& store, ledger::Ledger& ledger,
@@ -129,7 +76,7 @@ struct Measured {
 };
 
 Result<Measured> measure_tanpu(const LedgerBenchArgs& args) {
-  auto db = BenchDb::create(args, "tanpu");
+  auto db = BenchDb::create(args.store, args.clients, "tanpu");
   if (!db) return std::unexpected(db.error());
   auto rt = open_runtime((*db)->config());
   if (!rt) return std::unexpected(rt.error());
@@ -182,7 +129,7 @@ Result<Measured> measure_tanpu(const LedgerBenchArgs& args) {
 }
 
 Result<Measured> measure_baseline(const LedgerBenchArgs& args) {
-  auto db = BenchDb::create(args, "baseline");
+  auto db = BenchDb::create(args.store, args.clients, "baseline");
   if (!db) return std::unexpected(db.error());
   auto rt = open_runtime((*db)->config());
   if (!rt) return std::unexpected(rt.error());
@@ -223,7 +170,7 @@ Result<Measured> measure_baseline(const LedgerBenchArgs& args) {
 }
 
 Result<Measured> measure_limit(const LedgerBenchArgs& args) {
-  auto db = BenchDb::create(args, "limit");
+  auto db = BenchDb::create(args.store, args.clients, "limit");
   if (!db) return std::unexpected(db.error());
   int applied = 0;
   auto store = open_store((*db)->config(), &applied);

@@ -53,6 +53,17 @@ struct QuantifyBenchArgs {
 };
 int run_bench_quantify(const Config& config, const QuantifyBenchArgs& args);
 
+struct IngestBenchArgs {
+  std::string store = "sqlite";  // sqlite | postgres (TANPU_DATABASE_URL)
+  std::int64_t records = 100'000;
+  std::int64_t members = 2'000;
+  int clients = 4;                        // concurrent senders
+  std::int64_t baseline_max = 5'000;      // one request per record: measure at most this many
+  std::int64_t latency_requests = 2'000;  // single-record pushes at 1,000/s
+  bool json = false;
+};
+int run_bench_ingest(const Config& config, const IngestBenchArgs& args);
+
 struct SimulateArgs {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;

@@ -141,6 +141,23 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{1000}, std::int64_t{1'000'000'000}));
   bench_quantify.app->add_flag("--json", qb.json, "print only the JSON result");
 
+  IngestBenchArgs ib;
+  Command& bench_ingest = add_command(
+      commands, *bench, "ingest", "signed behaviour batches over HTTP vs one request per record");
+  CLI::App& bi = *bench_ingest.app;
+  bi.add_option("--store", ib.store, "sqlite | postgres")
+      ->check(CLI::IsMember({"sqlite", "postgres"}));
+  bi.add_option("--records", ib.records, "records in batches of 1000")
+      ->check(CLI::Range(std::int64_t{1000}, std::int64_t{100'000'000}));
+  bi.add_option("--members", ib.members, "members the records spread over")
+      ->check(CLI::Range(std::int64_t{10}, std::int64_t{1'000'000}));
+  bi.add_option("--clients", ib.clients, "concurrent senders")->check(CLI::Range(1, 64));
+  bi.add_option("--baseline-max", ib.baseline_max, "records for the baseline")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{1'000'000}));
+  bi.add_option("--latency-requests", ib.latency_requests, "single-record pushes timed")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{1'000'000}));
+  bi.add_flag("--json", ib.json, "print only the JSON result");
+
   auto* version = app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -165,6 +182,7 @@ int main(int argc, char** argv) {
   if (cmd == &create_op) return run_create_operator(cmd->config, op);
   if (cmd == &bench_ledger) return run_bench_ledger(cmd->config, lb);
   if (cmd == &bench_quantify) return run_bench_quantify(cmd->config, qb);
+  if (cmd == &bench_ingest) return run_bench_ingest(cmd->config, ib);
   if (cmd == &simulate) {
     if (sa.password_stdin && !std::getline(std::cin, sa.operator_password)) return 2;
     return run_simulate(cmd->config, sa);

@@ -48,17 +48,11 @@ class Sim {
   // A request signed as the partner would sign it (docs/ingestion.md).
   Result<json> signed_call(const Partner& p, std::string_view method, const std::string& path,
                            const std::string& body, int expect) {
-    std::array<std::uint8_t, 16> raw{};
-    random_bytes(raw);
-    const std::string nonce = to_hex(raw);
-    const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count());
-    const http::Headers headers{
-        {"X-Tanpu-Key-Id", p.key_id},
-        {"X-Tanpu-Timestamp", ts},
-        {"X-Tanpu-Nonce", nonce},
-        {"X-Tanpu-Signature", ingest::sign(p.secret, method, path, ts, nonce, body)}};
+    const auto headers =
+        ingest::signed_headers(p.key_id, p.secret, method, path, body,
+                               std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
     auto r = client_.request(method, path, body, headers);
     if (!r) return fail(r.error());
     if (r->status != expect)

@@ -21,9 +21,6 @@ using nlohmann::json;
 namespace m = methodology;
 
 constexpr std::size_t kChunk = 400;  // ids per IN (…) query
-// The platform issuance accounts (ledger/schema.cpp creates them first: 1 points, 2 co2e_mg).
-constexpr std::int64_t kPointsIssuanceAccount = 1;
-constexpr std::int64_t kCo2eIssuanceAccount = 2;
 
 // One record on its way through the pipeline.
 struct Item {
@@ -567,8 +564,8 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
       t.reference = reference;
       transfers.push_back(std::move(t));
     };
-    add("co2e_mg", kCo2eIssuanceAccount, acc->second.co2e_account_id, it.out.reduction_mg);
-    add("points", kPointsIssuanceAccount, acc->second.points_account_id, it.out.points);
+    add("co2e_mg", ledger::kPlatformCo2eAccount, acc->second.co2e_account_id, it.out.reduction_mg);
+    add("points", ledger::kPlatformPointsAccount, acc->second.points_account_id, it.out.points);
   }
   for (std::size_t at = 0; at < transfers.size(); at += limits::transfers_per_batch_max) {
     const std::size_t n = std::min(limits::transfers_per_batch_max, transfers.size() - at);
@@ -613,25 +610,53 @@ Result<void> write_records(store::Connection& c, const Source& source,
   return c.bulk_insert("ingest_records", kColumns, values);
 }
 
+// One multi-row upsert per chunk instead of a statement per row: on PostgreSQL each statement is a
+// round trip. `columns` are inserted; `update` is the SET clause on conflict of `key`.
+Result<void> upsert_rows(store::Connection& c, std::string_view table, std::string_view columns,
+                         std::size_t width, std::string_view key, std::string_view update,
+                         const std::vector<store::Param>& values) {
+  constexpr std::size_t kRowsPerStatement = 400;
+  const std::size_t rows = values.size() / width;
+  std::string row = "(";
+  for (std::size_t i = 0; i < width; ++i) row += i == 0 ? "?" : ", ?";
+  row += ")";
+  for (std::size_t at = 0; at < rows; at += kRowsPerStatement) {
+    const std::size_t n = std::min(kRowsPerStatement, rows - at);
+    std::string sql =
+        "INSERT INTO " + std::string(table) + " (" + std::string(columns) + ") VALUES ";
+    for (std::size_t i = 0; i < n; ++i) sql += (i == 0 ? "" : ", ") + row;
+    sql += " ON CONFLICT (" + std::string(key) + ") DO UPDATE SET " + std::string(update);
+    auto r = c.exec(sql, std::span<const store::Param>(values.data() + at * width, n * width));
+    if (!r) return fail(r.error());
+  }
+  return {};
+}
+
 Result<void> write_usage(store::Connection& c, const std::map<UsageKey, Usage>& before,
                          const std::map<UsageKey, Usage>& after) {
+  std::vector<Usage> deltas;
+  std::vector<const UsageKey*> keys;
   for (const auto& [key, now] : after) {
     const auto old = before.find(key);
     const Usage was = old == before.end() ? Usage{} : old->second;
     const Usage d{now.reduction_mg - was.reduction_mg, now.records - was.records,
                   now.points - was.points};
     if (d.reduction_mg == 0 && d.records == 0 && d.points == 0) continue;
-    auto r = c.exec(
-        "INSERT INTO ingest_member_usage (member_id, period, code, reduction_mg, "
-        "records, points) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id, period, "
-        "code) DO UPDATE SET reduction_mg = ingest_member_usage.reduction_mg + "
-        "excluded.reduction_mg, records = ingest_member_usage.records + "
-        "excluded.records, points = ingest_member_usage.points + excluded.points",
-        {std::get<0>(key), std::string_view(std::get<1>(key)), std::string_view(std::get<2>(key)),
-         d.reduction_mg, d.records, d.points});
-    if (!r) return fail(r.error());
+    deltas.push_back(d);
+    keys.push_back(&key);
   }
-  return {};
+  std::vector<store::Param> values;
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    values.insert(values.end(), {std::get<0>(*keys[i]), std::string_view(std::get<1>(*keys[i])),
+                                 std::string_view(std::get<2>(*keys[i])), deltas[i].reduction_mg,
+                                 deltas[i].records, deltas[i].points});
+  return upsert_rows(c, "ingest_member_usage",
+                     "member_id, period, code, reduction_mg, records, points", 6,
+                     "member_id, period, code",
+                     "reduction_mg = ingest_member_usage.reduction_mg + excluded.reduction_mg, "
+                     "records = ingest_member_usage.records + excluded.records, "
+                     "points = ingest_member_usage.points + excluded.points",
+                     values);
 }
 
 Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items) {
@@ -649,32 +674,32 @@ Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items)
     mem.first.points += it.out.points;
     mem.second = std::max(mem.second, it.occurred_us);
   }
-  for (const auto& [key, u] : by_day) {
-    auto r = c.exec(
-        "INSERT INTO ingest_rollup_day_scenario (day, scenario, records, reduction_mg, "
-        "points) VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, scenario) DO UPDATE SET "
-        "records = ingest_rollup_day_scenario.records + excluded.records, "
-        "reduction_mg = ingest_rollup_day_scenario.reduction_mg + "
-        "excluded.reduction_mg, points = ingest_rollup_day_scenario.points + "
-        "excluded.points",
-        {std::string_view(key.first), std::string_view(key.second), u.records, u.reduction_mg,
-         u.points});
-    if (!r) return fail(r.error());
-  }
-  for (const auto& [member, mu] : by_member) {
-    auto r = c.exec(
-        "INSERT INTO ingest_rollup_member (member_id, records, reduction_mg, points, "
-        "last_occurred_at_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT (member_id) DO "
-        "UPDATE SET records = ingest_rollup_member.records + excluded.records, "
-        "reduction_mg = ingest_rollup_member.reduction_mg + excluded.reduction_mg, "
-        "points = ingest_rollup_member.points + excluded.points, "
-        "last_occurred_at_us = CASE WHEN excluded.last_occurred_at_us > "
-        "ingest_rollup_member.last_occurred_at_us THEN "
-        "excluded.last_occurred_at_us ELSE ingest_rollup_member.last_occurred_at_us END",
-        {member, mu.first.records, mu.first.reduction_mg, mu.first.points, mu.second});
-    if (!r) return fail(r.error());
-  }
-  return {};
+  std::vector<store::Param> days;
+  for (const auto& [key, u] : by_day)
+    days.insert(days.end(), {std::string_view(key.first), std::string_view(key.second), u.records,
+                             u.reduction_mg, u.points});
+  auto r = upsert_rows(c, "ingest_rollup_day_scenario",
+                       "day, scenario, records, reduction_mg, points", 5, "day, scenario",
+                       "records = ingest_rollup_day_scenario.records + excluded.records, "
+                       "reduction_mg = ingest_rollup_day_scenario.reduction_mg + "
+                       "excluded.reduction_mg, points = ingest_rollup_day_scenario.points + "
+                       "excluded.points",
+                       days);
+  if (!r) return r;
+  std::vector<store::Param> members;
+  for (const auto& [member, mu] : by_member)
+    members.insert(members.end(),
+                   {member, mu.first.records, mu.first.reduction_mg, mu.first.points, mu.second});
+  return upsert_rows(
+      c, "ingest_rollup_member", "member_id, records, reduction_mg, points, last_occurred_at_us", 5,
+      "member_id",
+      "records = ingest_rollup_member.records + excluded.records, "
+      "reduction_mg = ingest_rollup_member.reduction_mg + excluded.reduction_mg, "
+      "points = ingest_rollup_member.points + excluded.points, "
+      "last_occurred_at_us = CASE WHEN excluded.last_occurred_at_us > "
+      "ingest_rollup_member.last_occurred_at_us THEN "
+      "excluded.last_occurred_at_us ELSE ingest_rollup_member.last_occurred_at_us END",
+      members);
 }
 
 }  // namespace

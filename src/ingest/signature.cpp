@@ -1,5 +1,7 @@
 #include "ingest/signature.h"
 
+#include <array>
+
 #include "core/crypto.h"
 
 namespace tanpu::ingest {
@@ -17,6 +19,19 @@ std::string sign(std::string_view secret, std::string_view method, std::string_v
                  std::string_view timestamp, std::string_view nonce, std::string_view body) {
   return "v1=" + to_hex(hmac_sha256(as_bytes(secret),
                                     string_to_sign(method, path, timestamp, nonce, body)));
+}
+
+std::vector<std::pair<std::string, std::string>> signed_headers(
+    std::string_view key_id, std::string_view secret, std::string_view method,
+    std::string_view path, std::string_view body, std::int64_t now_s) {
+  std::array<std::uint8_t, 16> raw{};
+  random_bytes(raw);
+  const std::string nonce = to_hex(raw);
+  const std::string timestamp = std::to_string(now_s);
+  return {{"X-Tanpu-Key-Id", std::string(key_id)},
+          {"X-Tanpu-Timestamp", timestamp},
+          {"X-Tanpu-Nonce", nonce},
+          {"X-Tanpu-Signature", sign(secret, method, path, timestamp, nonce, body)}};
 }
 
 bool nonce_well_formed(std::string_view nonce) {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tanpu::ingest {
 
@@ -39,6 +41,12 @@ std::string string_to_sign(std::string_view method, std::string_view path,
 // ("tsk_…").
 std::string sign(std::string_view secret, std::string_view method, std::string_view path,
                  std::string_view timestamp, std::string_view nonce, std::string_view body);
+
+// The four headers of a request signed at `now_s` (Unix seconds) with a fresh random nonce, with
+// their canonical names, for clients: tanpu simulate and tanpu bench ingest.
+std::vector<std::pair<std::string, std::string>> signed_headers(
+    std::string_view key_id, std::string_view secret, std::string_view method,
+    std::string_view path, std::string_view body, std::int64_t now_s);
 
 // True when `nonce` has an allowed length and alphabet.
 bool nonce_well_formed(std::string_view nonce);
