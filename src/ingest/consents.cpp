@@ -1,5 +1,6 @@
 #include "ingest/consents.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -144,17 +145,26 @@ Result<Consent> Consents::revoke(std::int64_t member_id, std::string_view source
   return fail(ErrorKind::internal, "consent_vanished", "the revoked grant was not found");
 }
 
-Result<std::optional<std::int64_t>> Consents::live_member(std::string_view source_id,
-                                                          std::string_view partner_user_ref) {
-  auto lease = store_.acquire();
-  if (!lease) return fail(lease.error());
-  auto rows = (*lease)->query(
-      "SELECT member_id FROM ingest_consents WHERE source_id = ? AND "
-      "partner_user_ref = ? AND revoked_at_us IS NULL",
-      {source_id, partner_user_ref});
-  if (!rows) return fail(rows.error());
-  if (rows->empty()) return std::optional<std::int64_t>{};
-  return std::optional<std::int64_t>(rows->i64(0, 0));
+Result<std::unordered_map<std::string, Consents::LiveGrant>> Consents::live_grants(
+    store::Connection& c, std::string_view source_id, std::span<const std::string> refs) {
+  constexpr std::size_t kChunk = 400;  // refs per IN (…) query
+  std::unordered_map<std::string, LiveGrant> out;
+  for (std::size_t at = 0; at < refs.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, refs.size() - at);
+    std::string sql =
+        "SELECT partner_user_ref, member_id, scenarios FROM ingest_consents WHERE "
+        "source_id = ? AND revoked_at_us IS NULL AND partner_user_ref IN (";
+    std::vector<store::Param> params{source_id};
+    for (std::size_t k = 0; k < n; ++k) {
+      sql += k == 0 ? "?" : ", ?";
+      params.emplace_back(std::string_view(refs[at + k]));
+    }
+    auto rows = c.query(sql + ")", params);
+    if (!rows) return fail(rows.error());
+    for (std::size_t r = 0; r < rows->size(); ++r)
+      out[std::string(rows->text(r, 0))] = LiveGrant{rows->i64(r, 1), split_list(rows->text(r, 2))};
+  }
+  return out;
 }
 
 }  // namespace tanpu::ingest

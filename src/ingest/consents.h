@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/result.h"
@@ -54,9 +56,15 @@ class Consents {
   // Revokes the member's live grant for the source. Errors: not_found.
   Result<Consent> revoke(std::int64_t member_id, std::string_view source_id);
 
-  // The member behind a partner user reference by a live grant, or nullopt.
-  Result<std::optional<std::int64_t>> live_member(std::string_view source_id,
-                                                  std::string_view partner_user_ref);
+  // A live grant as the intake pipeline needs it: the member, and the scenarios granted.
+  struct LiveGrant {
+    std::int64_t member_id = 0;
+    std::vector<std::string> scenarios;
+  };
+  // The live grants of the source's partner users among `refs`, read in the caller's
+  // transaction (the pipeline credits in the same one). Refs without a live grant are absent.
+  static Result<std::unordered_map<std::string, LiveGrant>> live_grants(
+      store::Connection& c, std::string_view source_id, std::span<const std::string> refs);
 
  private:
   store::Store& store_;

@@ -281,33 +281,21 @@ Result<void> apply_consent(store::Connection& c, const Source& source, std::vect
     if (!it.decided && it.first_of_id == SIZE_MAX) refs.push_back(it.user_ref);
   std::sort(refs.begin(), refs.end());
   refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
-  std::unordered_map<std::string, std::pair<std::int64_t, std::string>> live;
-  for (std::size_t at = 0; at < refs.size(); at += kChunk) {
-    const std::size_t n = std::min(kChunk, refs.size() - at);
-    std::vector<store::Param> params{std::string_view(source.id)};
-    for (std::size_t k = 0; k < n; ++k) params.emplace_back(std::string_view(refs[at + k]));
-    auto rows = c.query(
-        "SELECT partner_user_ref, member_id, scenarios FROM ingest_consents WHERE "
-        "source_id = ? AND revoked_at_us IS NULL AND partner_user_ref IN " +
-            in_list(n),
-        params);
-    if (!rows) return fail(rows.error());
-    for (std::size_t r = 0; r < rows->size(); ++r)
-      live[std::string(rows->text(r, 0))] = {rows->i64(r, 1),
-                                             "," + std::string(rows->text(r, 2)) + ","};
-  }
+  auto live = Consents::live_grants(c, source.id, refs);
+  if (!live) return fail(live.error());
   for (auto& it : items) {
     if (it.decided || it.first_of_id != SIZE_MAX) continue;
-    const auto found = live.find(it.user_ref);
-    if (found == live.end()) {
+    const auto found = live->find(it.user_ref);
+    if (found == live->end()) {
       reject(it, "no_consent", "this user has no live grant for the source", "user_ref");
       continue;
     }
-    if (found->second.second.find("," + it.scenario + ",") == std::string::npos) {
+    const auto& granted = found->second.scenarios;
+    if (std::find(granted.begin(), granted.end(), it.scenario) == granted.end()) {
       reject(it, "consent_scope", "the member's grant does not cover " + it.scenario, "scenario");
       continue;
     }
-    it.member_id = found->second.first;
+    it.member_id = found->second.member_id;
   }
   return {};
 }

@@ -53,7 +53,6 @@ class Evaluator {
   ~Evaluator();
 
   const Catalog& catalog() const { return *catalog_; }
-  const std::shared_ptr<const Catalog>& catalog_ptr() const { return catalog_; }
 
   // Quantifies one record under `m` for `region` on `day`. `inputs` are in m.inputs order and in
   // their declared units. Refuses (naming the input and the bound) a value out of bounds, a

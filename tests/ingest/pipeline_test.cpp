@@ -136,17 +136,14 @@ TEST_P(PipelineTest, OneBadRecordNeverSinksTheBatch) {
   json forced = ride("f1", "u-alice", kMorning, 5);
   forced["version"] = "2024.1";
   const json batch = json::array({
-      ride("ok1", "u-alice", kMorning, 10),
-      ride("nc1", "u-nobody", kMorning, 10),
-      ride("zero", "u-alice", kMorning, 0),
-      bus,
-      no_time,
-      forced,
+      ride("ok1", "u-alice", kMorning, 10), ride("nc1", "u-nobody", kMorning, 10),
+      ride("zero", "u-alice", kMorning, 0), bus, no_time, forced,
       ride("future", "u-alice", "2026-12-30T08:00:00+08:00", 5),
       ride("old", "u-alice", "2026-09-01T08:00:00+08:00", 5),
-      ride("bad id!", "u-alice", kMorning, 5),
-      ride("kg", "u-alice", kMorning, 5),
-      "not an object",
+      ride("bad id!", "u-alice", kMorning, 5), ride("kg", "u-alice", kMorning, 5), "not an object",
+      ride(std::string(97, 'x'), "u-alice", kMorning, 5),    // one over kExternalIdBytesMax
+      ride("long-ref", std::string(129, 'u'), kMorning, 5),  // one over the reference limit
+      ride(std::string(96, 'y'), "u-alice", kMorning, 5),    // the longest id accepted
   });
   json& kg = const_cast<json&>(batch[9]);
   kg["inputs"]["distance_km"] = {{"value", 3}, {"unit", "kg"}};
@@ -162,14 +159,17 @@ TEST_P(PipelineTest, OneBadRecordNeverSinksTheBatch) {
                                          "too_old",
                                          "invalid_external_id",
                                          "wrong_unit",
-                                         "invalid_record"};
+                                         "invalid_record",
+                                         "invalid_external_id",
+                                         "invalid_user_ref",
+                                         ""};
   for (std::size_t i = 0; i < out.size(); ++i) {
-    EXPECT_EQ(out[i].outcome, i == 0 ? "credited" : "rejected") << i;
+    EXPECT_EQ(out[i].outcome, reasons[i].empty() ? "credited" : "rejected") << i;
     EXPECT_EQ(out[i].reason, reasons[i]) << i << " " << out[i].message;
   }
   EXPECT_EQ(out[2].field, "inputs.distance_km");
-  EXPECT_EQ(balance(alice.co2e_account_id), 784000);
-  EXPECT_EQ(scalar("SELECT COUNT(*) FROM ingest_records"), 1);
+  EXPECT_EQ(balance(alice.co2e_account_id), 784000 + 392000);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM ingest_records"), 2);
   // NDJSON, with a line that is not JSON.
   const std::string ndjson = ride("n1", "u-alice", kMorning, 1).dump() + "\n{oops\n";
   auto lines = pipeline_->ingest(metro, ndjson);

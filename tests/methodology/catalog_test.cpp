@@ -145,6 +145,17 @@ TEST(CatalogLoad, ProvisionalNeedsANote) {
   EXPECT_NE(refusal(data).find("provisional_note"), std::string::npos);
 }
 
+TEST(CatalogLoad, MoreInputsThanTheEvaluatorHoldsAreRefused) {
+  DataDir data;
+  std::string extra;
+  for (int i = 0; i < 16; ++i)  // 16 more than distance_km: 17 in all
+    extra += "\n[[inputs]]\nname = \"x" + std::to_string(i) +
+             "\"\nunit = \"1\"\ntype = \"number\"\nmin = 0\nmax = 1\ndefault = 0\n"
+             "description = \"padding\"\n";
+  data.write("methodologies/m.toml", metro("1", "2025-01-01", "", "", extra));
+  EXPECT_NE(refusal(data).find("at most 16 inputs"), std::string::npos);
+}
+
 TEST(CatalogLoad, MissingRegionsFileOrDirectoryIsRefused) {
   EXPECT_FALSE(Catalog::load("/nonexistent/tanpu-data").has_value());
   DataDir data;

@@ -5,6 +5,7 @@
 #include "data_fixture.h"
 #include "methodology/evaluator.h"
 #include "methodology/quantify.h"
+#include "methodology/query_json.h"
 
 namespace tanpu::methodology {
 namespace {
@@ -94,6 +95,29 @@ TEST_F(EvaluatorTest, BoundsUnitsAndNamesAreCheckedWithTheField) {
   EXPECT_EQ(quantify(e, extra).error().field, "inputs.speed_kmh");
   Query nan = trip(std::nan(""));
   EXPECT_EQ(quantify(e, nan).error().code, "input_not_finite");
+}
+
+TEST(QueryJson, ClosedSchemaAndBoundedInputs) {
+  nlohmann::json body{{"scenario", "metro"}, {"region", "CN-HB-WUH"}, {"date", "2025-06-01"}};
+  body["inputs"] = nlohmann::json::object();
+  for (int i = 0; i < 17; ++i) body["inputs"]["x" + std::to_string(i)] = 1;
+  EXPECT_EQ(query_from_json(body).error().code, "too_many_inputs");
+  body["inputs"] = {{"distance_km", {{"value", 3}, {"unit", "km"}, {"extra", 1}}}};
+  EXPECT_EQ(query_from_json(body).error().field, "inputs.distance_km");
+  body["inputs"] = {{"distance_km", 3}};
+  body["colour"] = "red";
+  EXPECT_EQ(query_from_json(body).error().code, "unknown_field");
+  body.erase("colour");
+  body["methodology"] = "t-metro";
+  EXPECT_EQ(query_from_json(body).error().code, "ambiguous");
+  body.erase("methodology");
+  body["date"] = "2025-13-01";
+  EXPECT_EQ(query_from_json(body).error().code, "invalid_date");
+  body.erase("date");
+  body["occurred_at"] = "2025-06-01 08:00";
+  EXPECT_EQ(query_from_json(body).error().code, "invalid_time");
+  body["occurred_at"] = "2025-06-01T08:00:00+08:00";
+  EXPECT_TRUE(query_from_json(body).has_value());
 }
 
 TEST_F(EvaluatorTest, RegionDateAndScenarioRefusalsNameTheField) {
