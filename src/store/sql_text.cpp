@@ -1,5 +1,7 @@
 #include "store/sql_text.h"
 
+#include <bit>
+
 #include "core/assert.h"
 
 namespace tanpu::store {
@@ -57,6 +59,29 @@ void append_table_columns(std::string& out, std::string_view table,
     out.append(columns[i]);
   }
   out.push_back(')');
+}
+
+std::string placeholder_list(std::size_t n) {
+  std::string out = "(";
+  out.reserve(n * 3 + 2);
+  for (std::size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ", ?";
+  return out + ")";
+}
+
+std::string placeholder_rows(std::size_t rows, std::size_t cols) {
+  const std::string one = placeholder_list(cols);
+  std::string out;
+  out.reserve(rows * (one.size() + 2));
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (r > 0) out += ", ";
+    out += one;
+  }
+  return out;
+}
+
+std::size_t padded_items(std::size_t n) {
+  TANPU_ASSERT(n >= 1);
+  return std::bit_ceil(n);
 }
 
 std::string savepoint_sql(std::string_view command, std::string_view name) {

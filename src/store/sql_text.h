@@ -31,6 +31,18 @@ void append_table_columns(std::string& out, std::string_view table,
 // TANPU_ASSERTs that name is a plain identifier.
 std::string savepoint_sql(std::string_view command, std::string_view name);
 
+// "(?, ?, …)": a parenthesised list of n placeholders, for IN lists.
+std::string placeholder_list(std::size_t n);
+
+// "(?, …), (?, …), …": `rows` tuples of `cols` placeholders, for VALUES.
+std::string placeholder_rows(std::size_t rows, std::size_t cols);
+
+// The number of items a chunked query of `n` items (n >= 1) is written for: the next power of two.
+// The caller repeats its last item to fill the rest, which changes nothing for an IN list or a
+// VALUES list that is joined, so generated statements come in a handful of shapes that the
+// engines' statement caches keep, instead of a new text to prepare for every batch's remainder.
+std::size_t padded_items(std::size_t n);
+
 // PostgreSQL's form of sql: each `?` placeholder becomes $1, $2, … in order. A `?` inside a
 // 'string literal', a "quoted identifier", a -- comment or a /* comment */ is left alone.
 // Stores the number of placeholders in *count.

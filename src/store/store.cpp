@@ -238,6 +238,9 @@ Step PooledStore::run_in_savepoint(Connection& conn, Pending& p) {
 // (kRetryable, or the transaction itself failed) run alone afterwards, so one bad job never
 // fails the others.
 void PooledStore::run_group(Connection& conn, std::span<Pending*> group) {
+  // A job alone needs no savepoint to keep its failure from the others: its own transaction does
+  // the same with two statements (on PostgreSQL, two round trips) fewer.
+  if (group.size() == 1) return run_alone(conn, *group[0], 0);
   if (!conn.begin()) return run_rest_alone(conn, group, 0);
   std::vector<Pending*> committed;
   std::vector<Pending*> again;
@@ -271,7 +274,11 @@ void PooledStore::run_rest_alone(Connection& conn, std::span<Pending*> jobs, int
 }
 
 Result<void> PooledStore::run_in_transaction(Connection& conn, Pending& p) {
-  if (auto b = conn.begin(); !b) return b;
+  auto b = conn.begin();
+  // A session the server dropped since the last job is found out by BEGIN; nothing ran yet, so
+  // BEGIN once more, on the connection that re-established itself.
+  if (!b && b.error().code == "db_unavailable") b = conn.begin();
+  if (!b) return b;
   Result<void> r = (*p.job)(conn);
   if (!r) {
     if (conn.in_transaction()) (void)conn.rollback();

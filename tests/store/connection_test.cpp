@@ -305,7 +305,38 @@ TEST_P(ConnectionTest, ALostConnectionIsUnavailableAndThenReconnects) {
   EXPECT_NE(new_pid->i64(0, 0), pid->i64(0, 0));
 }
 
+// The shape the ingestion pipeline reads by exact keys: a VALUES list with named columns, joined,
+// padded to a power of two by repeating its last key. Both engines accept it and type the
+// parameters from the join (BIGINT and text on PostgreSQL).
+TEST_P(ConnectionTest, PaddedValuesListJoinsOnEitherEngine) {
+  ASSERT_OK(conn().exec_script(
+      "CREATE TABLE usage_rows (member_id BIGINT NOT NULL, period TEXT NOT NULL, "
+      "n BIGINT NOT NULL, PRIMARY KEY (member_id, period))"));
+  ASSERT_OK(
+      conn().exec("INSERT INTO usage_rows VALUES (1, 'd:2025-06-01', 10), "
+                  "(1, 'm:2025-06', 11), (2, 'd:2025-06-01', 20)"));
+  ASSERT_EQ(padded_items(3), 4u);
+  const std::string sql = "WITH k (member_id, period) AS (VALUES " + placeholder_rows(4, 2) +
+                          ") SELECT u.member_id, u.period, u.n FROM k JOIN usage_rows u ON "
+                          "u.member_id = k.member_id AND u.period = k.period ORDER BY u.n";
+  auto rows = conn().query(sql, {std::int64_t{1}, "m:2025-06", std::int64_t{2}, "d:2025-06-01",
+                                 std::int64_t{3}, "d:2025-06-01", std::int64_t{3}, "d:2025-06-01"});
+  ASSERT_OK(rows);
+  ASSERT_EQ(rows->size(), 2u);  // the padding repeats a key that has no row
+  EXPECT_EQ(rows->i64(0, 2), 11);
+  EXPECT_EQ(rows->i64(1, 2), 20);
+}
+
 TANPU_INSTANTIATE_ENGINES(ConnectionTest);
+
+TEST(PlaceholderText, ListsRowsAndPaddedSizes) {
+  EXPECT_EQ(placeholder_list(1), "(?)");
+  EXPECT_EQ(placeholder_list(3), "(?, ?, ?)");
+  EXPECT_EQ(placeholder_rows(2, 3), "(?, ?, ?), (?, ?, ?)");
+  EXPECT_EQ(padded_items(1), 1u);
+  EXPECT_EQ(padded_items(5), 8u);
+  EXPECT_EQ(padded_items(1024), 1024u);
+}
 
 // The placeholder rewrite itself (PostgreSQL only uses it, but it is pure text).
 TEST(RewritePlaceholders, NumbersOnlyRealPlaceholders) {
