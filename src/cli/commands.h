@@ -64,14 +64,23 @@ struct IngestBenchArgs {
 };
 int run_bench_ingest(const Config& config, const IngestBenchArgs& args);
 
+struct PointsExpireArgs {
+  std::string at;  // ISO-8601; default now
+  bool dry_run = false;
+  bool json = false;
+};
+int run_points_expire(const Config& config, const PointsExpireArgs& args);
+
 struct SimulateArgs {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 8080;
+  std::string target = "http://127.0.0.1:8080";
+  std::string profile = "campus";  // campus | metro | city
   std::string operator_login;
   std::string operator_password;  // or from stdin
   bool password_stdin = false;
-  int members = 6;
+  int members = 50;
   int days = 3;
+  double faults = 0;       // share of records given a fault, 0-0.5
+  std::uint64_t seed = 0;  // 0: random
   bool json = false;
 };
 int run_simulate(const Config& config, const SimulateArgs& args);

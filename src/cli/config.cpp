@@ -44,9 +44,28 @@ constexpr Binding kExpiry{"--expiry-interval-s", "TANPU_EXPIRY_INTERVAL_S", "exp
                           "seconds between scans for timed-out pending transfers (5)",
                           &Config::expiry_interval_s};
 
-constexpr const Binding* kAllBindings[] = {&kDatabase,   &kLogLevel, &kDataDir, &kListen,
-                                           &kKeyFile,    &kIo,       &kWorkers, &kReadConns,
-                                           &kSessionTtl, &kExpiry};
+constexpr Binding kPointsRate{
+    "--points-mg-per-point", "TANPU_POINTS_MG_PER_POINT", "points_mg_per_point",
+    "one point per this many mg CO2e credited, platform-wide (0: each methodology's formula)",
+    &Config::points_mg_per_point};
+constexpr Binding kPointsDayMax{"--points-day-max", "TANPU_POINTS_DAY_MAX", "points_day_max",
+                                "points one member may earn per day (0: no cap)",
+                                &Config::points_day_max};
+constexpr Binding kPointsExpiry{"--points-expiry-years", "TANPU_POINTS_EXPIRY_YEARS",
+                                "points_expiry_years",
+                                "points earned in year Y expire at the end of year Y+N (0: never)",
+                                &Config::points_expiry_years};
+constexpr Binding kPointsZone{"--points-utc-offset-minutes", "TANPU_POINTS_UTC_OFFSET_MINUTES",
+                              "points_utc_offset_minutes",
+                              "the platform's local time for points days and years (480)",
+                              &Config::points_utc_offset_minutes};
+// A table in the file only: [points_mg_per_point_by_methodology] "code" = mg per point.
+constexpr std::string_view kPointsByMethodologyKey = "points_mg_per_point_by_methodology";
+
+constexpr const Binding* kAllBindings[] = {
+    &kDatabase,   &kLogLevel,     &kDataDir,      &kListen,     &kKeyFile,
+    &kIo,         &kWorkers,      &kReadConns,    &kSessionTtl, &kExpiry,
+    &kPointsRate, &kPointsDayMax, &kPointsExpiry, &kPointsZone};
 
 void bind(CLI::App& app, const Binding& b, Config& config) {
   std::visit([&](auto field) { app.add_option(b.flag, config.*field, b.help)->envname(b.env); },
@@ -69,6 +88,25 @@ Result<void> apply_file_value(const toml::node& node, const Binding& b, Config& 
   return fail(ErrorKind::invalid, "config_wrong_type", key + " must be an integer", key);
 }
 
+// [points_mg_per_point_by_methodology]: methodology code = integer mg per point.
+Result<void> apply_rates(const toml::node& node, Config& c) {
+  const std::string key(kPointsByMethodologyKey);
+  const auto* rates = node.as_table();
+  if (rates == nullptr) {
+    return fail(ErrorKind::invalid, "config_wrong_type",
+                key + " must be a table of methodology code = mg per point", key);
+  }
+  for (const auto& [code, rate] : *rates) {
+    const auto v = rate.value<std::int64_t>();
+    if (!v || !rate.is_integer()) {
+      return fail(ErrorKind::invalid, "config_wrong_type",
+                  key + "." + std::string(code.str()) + " must be an integer", key);
+    }
+    c.points_mg_per_point_by_methodology[std::string(code.str())] = *v;
+  }
+  return {};
+}
+
 Result<void> load_file(const CLI::App& app, Config& config, const std::string& path) {
   toml::table table;
   try {
@@ -80,6 +118,10 @@ Result<void> load_file(const CLI::App& app, Config& config, const std::string& p
                     ": " + std::string(e.description()));
   }
   for (const auto& [key, node] : table) {
+    if (key.str() == kPointsByMethodologyKey) {
+      if (auto r = apply_rates(node, config); !r) return r;
+      continue;
+    }
     const Binding* found = nullptr;
     for (const Binding* b : kAllBindings) {
       if (key.str() == b->toml_key) found = b;
@@ -134,6 +176,13 @@ void add_key_file_option(CLI::App& app, Config& config) {
 void add_server_options(CLI::App& app, Config& config) {
   for (const Binding* b :
        {&kListen, &kKeyFile, &kIo, &kWorkers, &kReadConns, &kSessionTtl, &kExpiry}) {
+    bind(app, *b, config);
+  }
+  add_points_options(app, config);
+}
+
+void add_points_options(CLI::App& app, Config& config) {
+  for (const Binding* b : {&kPointsRate, &kPointsDayMax, &kPointsExpiry, &kPointsZone}) {
     bind(app, *b, config);
   }
 }

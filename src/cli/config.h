@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "core/result.h"
@@ -25,14 +26,23 @@ struct Config {
   std::int64_t read_connections = 8;                 // TANPU_READ_CONNECTIONS
   std::int64_t session_ttl_s = 30LL * 24 * 3600;     // TANPU_SESSION_TTL_S
   std::int64_t expiry_interval_s = 5;                // TANPU_EXPIRY_INTERVAL_S: pending expiry scan
+  // The points policy (points/policy.h, docs/points.md).
+  std::int64_t points_mg_per_point = 0;          // TANPU_POINTS_MG_PER_POINT (0: formulas decide)
+  std::int64_t points_day_max = 0;               // TANPU_POINTS_DAY_MAX (0: no cap)
+  std::int64_t points_expiry_years = 0;          // TANPU_POINTS_EXPIRY_YEARS (0: never)
+  std::int64_t points_utc_offset_minutes = 480;  // TANPU_POINTS_UTC_OFFSET_MINUTES
+  // File only: [points_mg_per_point_by_methodology] code = mg per point.
+  std::map<std::string, std::int64_t> points_mg_per_point_by_methodology;
 };
 
 // Adds --config, --database, --log-level and --data (every command) to app, bound to config.
 void add_common_options(CLI::App& app, Config& config, std::string& config_file);
 // Adds --secret-key-file (commands that read personal data outside serve).
 void add_key_file_option(CLI::App& app, Config& config);
-// Adds the server's options (--listen, --secret-key-file, threads…).
+// Adds the server's options (--listen, --secret-key-file, threads…, and the points policy).
 void add_server_options(CLI::App& app, Config& config);
+// Adds the points policy's options (--points-…): serve, and `tanpu points`.
+void add_points_options(CLI::App& app, Config& config);
 
 // After CLI11 parsed flags and environment: fills every option that neither set from the TOML file
 // (if one was named, or ./tanpu.toml exists), then validates. Errors name the key.

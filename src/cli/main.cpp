@@ -1,5 +1,5 @@
-// tanpu: the command line. Subcommands: serve, migrate, verify, admin, methodology, bench,
-// version.
+// tanpu: the command line. Subcommands: serve, migrate, verify, admin, methodology, points,
+// simulate, bench, version.
 #include <cstdio>
 #include <deque>
 #include <iostream>
@@ -103,17 +103,37 @@ int main(int argc, char** argv) {
   m_quantify.app->callback([&ma] { ma.action = "quantify"; });
   m_recompute.app->callback([&ma] { ma.action = "recompute"; });
 
+  auto* points = app.add_subcommand("points", "the points policy");
+  points->require_subcommand(1);
+  PointsExpireArgs pe;
+  Command& points_expire = add_command(
+      commands, *points, "expire",
+      "expire what is left of the points earned before the policy's cutoff (oldest first)");
+  add_key_file_option(*points_expire.app, points_expire.config);
+  add_points_options(*points_expire.app, points_expire.config);
+  points_expire.app->add_option("--at", pe.at, "as of this ISO-8601 time (default now)");
+  points_expire.app->add_flag("--dry-run", pe.dry_run, "compute only; transfer nothing");
+  points_expire.app->add_flag("--json", pe.json, "print JSON");
+
   SimulateArgs sa;
   Command& simulate = add_command(commands, app, "simulate",
                                   "drive a running server like partners and members would (demo)");
-  simulate.app->add_option("--host", sa.host, "server host (127.0.0.1)");
-  simulate.app->add_option("--port", sa.port, "server port (8080)");
+  simulate.app->add_option("--target", sa.target, "the server (http://127.0.0.1:8080)");
+  simulate.app->add_option("--profile", sa.profile, "campus | metro | city (campus)")
+      ->check(CLI::IsMember({"campus", "metro", "city"}));
   simulate.app->add_option("--operator", sa.operator_login, "operator login")->required();
   simulate.app->add_option("--password", sa.operator_password, "operator password");
   simulate.app->add_flag("--password-stdin", sa.password_stdin, "read the password from stdin");
-  simulate.app->add_option("--members", sa.members, "members to create (6)")
-      ->check(CLI::Range(1, 200));
-  simulate.app->add_option("--days", sa.days, "days of behaviour (3)")->check(CLI::Range(1, 30));
+  simulate.app->add_option("--members", sa.members, "members to create (50)")
+      ->check(CLI::Range(1, 100'000));
+  simulate.app->add_option("--days", sa.days, "past days of behaviour (3)")
+      ->check(CLI::Range(1, 30));
+  simulate.app
+      ->add_option("--faults", sa.faults,
+                   "share of records with a fault: cross-source duplicates, replays, "
+                   "out-of-bounds values, bad signatures, revoked consent (0)")
+      ->check(CLI::Range(0.0, 0.5));
+  simulate.app->add_option("--seed", sa.seed, "random seed (0: random)");
   simulate.app->add_flag("--json", sa.json, "print only the JSON report");
 
   auto* bench = app.add_subcommand("bench", "benchmarks; the last stdout line is JSON");
@@ -180,6 +200,7 @@ int main(int argc, char** argv) {
   if (cmd == &migrate) return run_migrate(cmd->config);
   if (cmd == &verify) return run_verify(cmd->config, verify_json);
   if (cmd == &create_op) return run_create_operator(cmd->config, op);
+  if (cmd == &points_expire) return run_points_expire(cmd->config, pe);
   if (cmd == &bench_ledger) return run_bench_ledger(cmd->config, lb);
   if (cmd == &bench_quantify) return run_bench_quantify(cmd->config, qb);
   if (cmd == &bench_ingest) return run_bench_ingest(cmd->config, ib);

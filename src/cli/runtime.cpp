@@ -8,7 +8,8 @@ namespace tanpu::cli {
 
 std::vector<store::Migration> all_migrations() {
   std::vector<store::Migration> all;
-  for (auto part : {ledger::migrations(), members::migrations(), ingest::migrations()}) {
+  for (auto part :
+       {ledger::migrations(), members::migrations(), points::migrations(), ingest::migrations()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   return all;
@@ -42,11 +43,33 @@ Result<std::shared_ptr<const methodology::Catalog>> load_catalog(const Config& c
   return methodology::Catalog::load(config.data_dir);
 }
 
+Result<points::Policy> points_policy(const Config& config, const methodology::Catalog& catalog) {
+  points::Policy policy;
+  policy.mg_per_point = config.points_mg_per_point;
+  policy.day_max = config.points_day_max;
+  policy.expiry_years = config.points_expiry_years;
+  if (config.points_utc_offset_minutes < -720 || config.points_utc_offset_minutes > 840) {
+    return fail(ErrorKind::invalid, "points_policy_invalid",
+                "points_utc_offset_minutes: -720 to 840", "points_utc_offset_minutes");
+  }
+  policy.utc_offset_minutes = static_cast<std::int32_t>(config.points_utc_offset_minutes);
+  for (const auto& [code, rate] : config.points_mg_per_point_by_methodology) {
+    policy.mg_per_point_by_methodology.emplace(code, rate);
+  }
+  auto ok = points::validate(
+      policy, [&](std::string_view code) { return !catalog.versions(code).empty(); });
+  if (!ok) return std::unexpected(ok.error());
+  return policy;
+}
+
 Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
   auto rt = std::make_unique<Runtime>();
   auto catalog = load_catalog(config);
   if (!catalog) return std::unexpected(catalog.error());
   rt->catalog = std::move(*catalog);
+  auto policy = points_policy(config, *rt->catalog);
+  if (!policy) return std::unexpected(policy.error());
+  rt->intake.points = std::move(*policy);
   rt->evaluators = std::make_unique<methodology::EvaluatorPool>(rt->catalog);
   auto store = open_store(config);
   if (!store) return std::unexpected(store.error());
@@ -59,6 +82,8 @@ Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
   rt->members = std::make_unique<members::Members>(*rt->store, *rt->ledger, *keys, rt->clock, mo);
   rt->sources = std::make_unique<ingest::Sources>(*rt->store, *keys, rt->clock);
   rt->consents = std::make_unique<ingest::Consents>(*rt->store, rt->clock);
+  rt->points =
+      std::make_unique<points::Points>(*rt->store, *rt->ledger, rt->clock, rt->intake.points);
   return rt;
 }
 

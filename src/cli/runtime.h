@@ -8,11 +8,13 @@
 #include "cli/config.h"
 #include "core/time.h"
 #include "ingest/consents.h"
+#include "ingest/pipeline.h"
 #include "ingest/sources.h"
 #include "ledger/ledger.h"
 #include "members/members.h"
 #include "methodology/catalog.h"
 #include "methodology/evaluator.h"
+#include "points/points.h"
 #include "store/migrate.h"
 #include "store/store.h"
 
@@ -33,7 +35,12 @@ struct Runtime {
   std::unique_ptr<members::Members> members;
   std::unique_ptr<ingest::Sources> sources;
   std::unique_ptr<ingest::Consents> consents;
+  std::unique_ptr<points::Points> points;
+  ingest::PipelineOptions intake;  // the points policy included
 };
+
+// The points policy of the config, checked against the catalog's methodology codes.
+Result<points::Policy> points_policy(const Config& config, const methodology::Catalog& catalog);
 
 // The methodology catalog from config.data_dir; refuses a broken set with every file:line.
 Result<std::shared_ptr<const methodology::Catalog>> load_catalog(const Config& config);

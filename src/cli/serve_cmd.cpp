@@ -15,10 +15,11 @@ namespace tanpu::cli {
 namespace {
 
 constexpr std::int64_t kCompactEveryS = 60;
+constexpr std::int64_t kPointsExpiryEveryS = 3600;
 
-// Background duties of a server: expiring timed-out pending transfers and folding hot-account
-// deltas. Every server may run them; both are safe under concurrency (derived ids,
-// DELETE…RETURNING).
+// Background duties of a server: expiring timed-out pending transfers, folding hot-account
+// deltas, purging old nonces and expiring points once per cutoff year. Every server may run them;
+// all are safe under concurrency (derived ids, DELETE…RETURNING, ON CONFLICT).
 class Scheduler {
  public:
   Scheduler(Runtime& rt, std::int64_t expiry_interval_s)
@@ -33,8 +34,21 @@ class Scheduler {
   }
 
  private:
+  void expire_points() {
+    auto r = rt_.points->expire_if_due(rt_.clock.now_us());
+    if (!r) {
+      log::warn("points_expiry_failed", {{"error", r.error().message}});
+    } else if (r->points > 0) {
+      log::info(
+          "points_expired",
+          {{"cutoff_year", r->cutoff_year}, {"accounts", r->accounts}, {"points", r->points}});
+    }
+  }
+
   void loop() {
     std::int64_t since_compact_s = 0;
+    std::int64_t since_points_s = 0;
+    expire_points();
     std::unique_lock lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::seconds(interval_s_), [&] { return stop_; })) {
       lock.unlock();
@@ -44,6 +58,11 @@ class Scheduler {
         log::info("pending_expired", {{"count", *n}});
       }
       since_compact_s += interval_s_;
+      since_points_s += interval_s_;
+      if (since_points_s >= kPointsExpiryEveryS) {
+        since_points_s = 0;
+        expire_points();
+      }
       if (since_compact_s >= kCompactEveryS) {
         since_compact_s = 0;
         if (auto n = rt_.ledger->compact_hot_accounts(); !n) {
@@ -85,6 +104,8 @@ int run_serve(const Config& config) {
   http::Metrics metrics;
   http::App app{*(*rt)->store,   *(*rt)->ledger,   *(*rt)->members, *(*rt)->evaluators,
                 *(*rt)->sources, *(*rt)->consents, metrics,         (*rt)->clock};
+  app.intake = &(*rt)->intake;
+  app.points = (*rt)->points.get();
   http::Router router;
   http::add_all_routes(router, app);
   http::ServerOptions options;

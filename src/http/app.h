@@ -21,7 +21,11 @@ class EvaluatorPool;
 namespace tanpu::ingest {
 class Sources;
 class Consents;
+struct PipelineOptions;
 }  // namespace tanpu::ingest
+namespace tanpu::points {
+class Points;
+}
 
 namespace tanpu::http {
 
@@ -36,6 +40,9 @@ struct App {
   ingest::Consents& consents;
   Metrics& metrics;
   const Clock& clock;
+  // Optional parts (trailing, so tests that need none of them leave them out):
+  const ingest::PipelineOptions* intake = nullptr;  // the operator's intake and points policy
+  points::Points* points = nullptr;                 // GET /v1/me/points answers 503 without it
 };
 
 // One routes file per module; each adds its routes to the router.
@@ -44,6 +51,8 @@ void add_ledger_routes(Router& router, App& app);       // /v1/accounts…, /v1/
 void add_member_routes(Router& router, App& app);       // /v1/members, /v1/sessions, /v1/me…
 void add_methodology_routes(Router& router, App& app);  // /v1/methodologies…, /v1/quantify…
 void add_ingest_routes(Router& router, App& app);       // /v1/sources…, /v1/me/consents…
+void add_claims_routes(Router& router, App& app);  // /v1/me/evidence, /v1/me/claims, /v1/reviews…
+void add_points_routes(Router& router, App& app);  // /v1/me/points
 
 // All of the above.
 void add_all_routes(Router& router, App& app);

@@ -51,4 +51,22 @@ Result<members::Principal> require_operator(const Request& request, members::Mem
   return principal;
 }
 
+Result<members::Principal> require_reviewer(const Request& request, members::Members& members) {
+  auto principal = authenticate(request, members);
+  if (!principal) return principal;
+  if (principal->role != members::Role::reviewer && principal->role != members::Role::operator_) {
+    return fail(ErrorKind::forbidden, "reviewer_only",
+                "only a reviewer or an operator may do this");
+  }
+  return principal;
+}
+
+Response fail_response(const Error& error, std::string_view scheme) {
+  Response response = error_response(error);
+  if (error.kind == ErrorKind::unauthenticated) {
+    response.headers.emplace_back("WWW-Authenticate", std::string(scheme));
+  }
+  return response;
+}
+
 }  // namespace tanpu::http

@@ -20,4 +20,12 @@ Result<members::Principal> authenticate(const Request& request, members::Members
 // operator_only (forbidden, 403).
 Result<members::Principal> require_operator(const Request& request, members::Members& members);
 
+// As authenticate, and the caller must be a reviewer or an operator. Errors: those of
+// authenticate, or reviewer_only (forbidden, 403).
+Result<members::Principal> require_reviewer(const Request& request, members::Members& members);
+
+// The error shape for a refusal; a 401 also names the scheme the client should use
+// (RFC 6750 §3): Bearer for sessions, TANPU-HMAC-SHA256 for signed partner requests.
+Response fail_response(const Error& error, std::string_view scheme = "Bearer");
+
 }  // namespace tanpu::http

@@ -1,5 +1,6 @@
 #include "http/json_input.h"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -246,6 +247,22 @@ Result<void> ObjectReader::finish() const {
     }
   }
   return {};
+}
+
+Result<std::size_t> read_limit(const Request& request) {
+  const auto it = request.query.find("limit");
+  if (it == request.query.end()) return limits::page_size_default;
+  const std::string& text = it->second;
+  std::size_t limit = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+  if (text.empty() || end != text.data() + text.size() || ec == std::errc::invalid_argument) {
+    return fail(ErrorKind::invalid, "invalid_limit", "limit must be a whole number", "limit");
+  }
+  if (ec == std::errc::result_out_of_range || limit == 0 || limit > limits::page_size_max) {
+    return fail(ErrorKind::invalid, "limit_out_of_range",
+                "limit must be between 1 and " + std::to_string(limits::page_size_max), "limit");
+  }
+  return limit;
 }
 
 }  // namespace tanpu::http

@@ -19,6 +19,10 @@ namespace tanpu::http {
 // Errors: invalid_json, json_too_deep, body_required.
 Result<nlohmann::json> parse_json(std::string_view body);
 
+// The `limit` query parameter of a listing: 1..limits::page_size_max, limits::page_size_default
+// when absent. Errors (invalid, field limit): invalid_limit, limit_out_of_range.
+Result<std::size_t> read_limit(const Request& request);
+
 class ObjectReader {
  public:
   // prefix names this object in error fields ("transfers[2]"); empty for the top level.

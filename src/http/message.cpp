@@ -42,6 +42,7 @@ int status_for_code(std::string_view code) {
   if (code == "method_not_allowed") return 405;
   if (code == "request_timeout") return 408;
   if (code == "headers_too_large") return 431;
+  if (code == "evidence_type") return 415;  // an evidence upload of a type not accepted
   return 0;
 }
 

@@ -108,7 +108,9 @@ std::string shape_of(std::string_view pattern) {
 
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, Handler handler) {
+void Router::add(std::string method, std::string pattern, Handler handler,
+                 std::optional<BodyLimit> body_limit) {
+  TANPU_ASSERT(!body_limit || body_limit->bytes > 0);
   TANPU_ASSERT(!method.empty());
   TANPU_ASSERT(handler != nullptr);
   TANPU_ASSERT_MSG(!pattern.empty() && pattern.front() == '/', "route patterns start with '/'");
@@ -117,7 +119,8 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
     TANPU_ASSERT_MSG(route.method != method || shape_of(route.pattern) != shape,
                      "two routes with the same method and shape");
   }
-  routes_.push_back(Route{std::move(method), std::move(pattern), std::move(handler)});
+  routes_.push_back(
+      Route{std::move(method), std::move(pattern), std::move(handler), std::move(body_limit)});
 }
 
 const Route* Router::match(Request& request, bool* method_not_allowed) const {

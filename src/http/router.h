@@ -13,15 +13,25 @@ namespace tanpu::http {
 
 using Handler = std::function<Response(Request&)>;
 
+// A route's own limit on its request body in place of the server's
+// (ServerOptions::body_bytes_max), e.g. for file uploads: the server refuses a larger body with
+// 413 and `code`, from Content-Length before reading it.
+struct BodyLimit {
+  std::size_t bytes = 0;
+  std::string code = "body_too_large";
+};
+
 struct Route {
   std::string method;
   std::string pattern;  // OpenAPI path syntax
   Handler handler;
+  std::optional<BodyLimit> body_limit;  // none: the server's
 };
 
 class Router {
  public:
-  void add(std::string method, std::string pattern, Handler handler);
+  void add(std::string method, std::string pattern, Handler handler,
+           std::optional<BodyLimit> body_limit = std::nullopt);
 
   // Finds the route for method+path and fills request.path_params. If the path exists with another
   // method, *method_not_allowed is set. nullptr if none.

@@ -13,13 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-Response fail_response(const Error& error, std::string_view scheme = "Bearer") {
-  Response response = error_response(error);
-  if (error.kind == ErrorKind::unauthenticated)
-    response.headers.emplace_back("WWW-Authenticate", std::string(scheme));
-  return response;
-}
-
 json optional_time(const std::optional<std::int64_t>& us) {
   return us ? json(format_iso8601(*us)) : json(nullptr);
 }
@@ -112,17 +105,20 @@ Response revoke_key(App& app, Request& request) {
 }
 
 // The source's signature on this request; the answer to send back when it does not hold.
+ingest::SignedRequest signed_request(const Request& request) {
+  return {request.method,
+          request.path,
+          request.header(ingest::kHeaderKeyId),
+          request.header(ingest::kHeaderTimestamp),
+          request.header(ingest::kHeaderNonce),
+          request.header(ingest::kHeaderSignature),
+          request.body};
+}
+
 Result<std::string> verify_signed(App& app, const Request& request, std::string_view source_id) {
-  const ingest::SignedRequest signed_request{request.method,
-                                             request.path,
-                                             request.header(ingest::kHeaderKeyId),
-                                             request.header(ingest::kHeaderTimestamp),
-                                             request.header(ingest::kHeaderNonce),
-                                             request.header(ingest::kHeaderSignature),
-                                             request.body};
   // An unknown source answers like an unknown key (Sources::verify looks the key up by source
   // and key id together), so source ids cannot be probed without a key.
-  return app.sources.verify(source_id, signed_request);
+  return app.sources.verify(source_id, signed_request(request));
 }
 
 Response ping(App& app, Request& request) {
@@ -170,14 +166,21 @@ json outcome_json(const ingest::RecordOutcome& o) {
 
 Response ingest_batch(App& app, Request& request) {
   const std::string& source_id = request.path_params["id"];
-  auto key = verify_signed(app, request, source_id);
+  // The signature is checked here; the nonce is recorded in the batch's own transaction.
+  auto key = app.sources.check_signature(source_id, signed_request(request));
   if (!key) return fail_response(key.error(), "TANPU-HMAC-SHA256");
   auto source = app.sources.get(source_id);
   if (!source) return fail_response(source.error());
+  const std::string nonce(request.header(ingest::kHeaderNonce));
+  const store::WriteJob record_nonce = [&](store::Connection& c) {
+    return ingest::Sources::record_nonce(c, source_id, nonce, app.clock.now_us());
+  };
   // The pipeline holds no state of its own: one per request over the App's modules.
-  ingest::Pipeline pipeline(app.store, app.ledger, app.members, app.methodologies, app.clock);
-  auto outcomes = pipeline.ingest(*source, request.body);
-  if (!outcomes) return fail_response(outcomes.error());
+  static const ingest::PipelineOptions kDefaults;
+  ingest::Pipeline pipeline(app.store, app.ledger, app.members, app.methodologies, app.clock,
+                            app.intake != nullptr ? *app.intake : kDefaults);
+  auto outcomes = pipeline.ingest(*source, request.body, record_nonce);
+  if (!outcomes) return fail_response(outcomes.error(), "TANPU-HMAC-SHA256");
   const auto s = ingest::Pipeline::summarise(*outcomes);
   json results = json::array();
   for (const auto& o : *outcomes) results.push_back(outcome_json(o));

@@ -26,15 +26,6 @@ using nlohmann::json;
 // module's precise codes (password_too_long, email_too_long…) answer the usual cases.
 constexpr std::size_t kReaderSlack = 4;
 
-Response fail_response(const Error& error) {
-  Response response = error_response(error);
-  // RFC 6750 §3: a 401 names the scheme the client should use.
-  if (error.kind == ErrorKind::unauthenticated) {
-    response.headers.emplace_back("WWW-Authenticate", "Bearer");
-  }
-  return response;
-}
-
 json nullable(const std::optional<std::string>& text) {
   return text ? json(*text) : json(nullptr);
 }
@@ -169,23 +160,6 @@ Response me(App& app, const Request& request) {
   auto body = me_json(app, *view);
   if (!body) return fail_response(body.error());
   return json_response(*body);
-}
-
-// limit=1..page_size_max, page_size_default when absent.
-Result<std::size_t> read_limit(const Request& request) {
-  const auto it = request.query.find("limit");
-  if (it == request.query.end()) return limits::page_size_default;
-  const std::string& text = it->second;
-  std::size_t limit = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
-  if (text.empty() || end != text.data() + text.size() || ec == std::errc::invalid_argument) {
-    return fail(ErrorKind::invalid, "invalid_limit", "limit must be a whole number", "limit");
-  }
-  if (ec == std::errc::result_out_of_range || limit == 0 || limit > limits::page_size_max) {
-    return fail(ErrorKind::invalid, "limit_out_of_range",
-                "limit must be between 1 and " + std::to_string(limits::page_size_max), "limit");
-  }
-  return limit;
 }
 
 Response my_transfers(App& app, const Request& request) {

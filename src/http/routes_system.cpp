@@ -51,6 +51,8 @@ void add_all_routes(Router& router, App& app) {
   add_member_routes(router, app);
   add_methodology_routes(router, app);
   add_ingest_routes(router, app);
+  add_claims_routes(router, app);
+  add_points_routes(router, app);
 }
 
 }  // namespace tanpu::http

@@ -139,6 +139,10 @@ class Core {
   void closed(Session* session);
 
   const ServerOptions& options() const { return options_; }
+  // The largest body any route accepts: what the parser allows until the route is known.
+  std::size_t body_bytes_ceiling() const { return body_bytes_ceiling_; }
+  // The body limit of the request `method` `target` will be routed to.
+  BodyLimit body_limit(std::string_view method, std::string_view target) const;
   asio::thread_pool& workers() { return workers_; }
   asio::io_context& io() { return io_; }
 
@@ -154,6 +158,8 @@ class Core {
   Metrics& metrics_;
   Gauge& connections_open_;
   std::vector<std::string> methods_;  // every method some route has, for Allow
+  std::size_t body_bytes_ceiling_ = 0;
+  bool route_body_limits_ = false;  // some route has its own body limit
   std::atomic<std::uint16_t> port_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> connections_{0};
@@ -202,6 +208,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void drain(std::size_t drained);
   void close();
   void fill_request(bhttp::request<bhttp::string_body>& message);
+  static Error body_too_large(const BodyLimit& limit) {
+    return Error{ErrorKind::too_large,
+                 limit.code,
+                 "the request body is larger than " + std::to_string(limit.bytes) + " bytes",
+                 {}};
+  }
 
   Core& core_;
   tcp::socket socket_;
@@ -212,6 +224,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Exchange exchange_;
   std::string remote_;
   std::uint64_t deadline_generation_ = 0;
+  BodyLimit body_limit_;  // of the request being read
   bool timed_out_ = false;
   bool busy_ = false;  // a handler runs or a response is being written
   bool stopping_ = false;
@@ -273,7 +286,8 @@ void Session::disarm_deadline() {
 void Session::read_request() {
   if (closed_) return;
   parser_.emplace();
-  parser_->body_limit(core_.options().body_bytes_max);
+  parser_->body_limit(core_.body_bytes_ceiling());
+  body_limit_ = BodyLimit{core_.options().body_bytes_max, "body_too_large"};
   parser_->header_limit(static_cast<std::uint32_t>(
       std::min<std::size_t>(core_.options().header_bytes_max, UINT32_MAX)));
   exchange_ = Exchange{};
@@ -296,6 +310,14 @@ void Session::on_header(const beast::error_code& ec, std::size_t bytes) {
   // The request's clock starts with its first complete header, not with an idle keep-alive wait.
   exchange_.started = std::chrono::steady_clock::now();
   const auto& header = parser_->get();
+  // The parser allowed the largest body of any route; now that the route is known, its own limit.
+  body_limit_ = core_.body_limit(to_std(header.method_string()), to_std(header.target()));
+  if (const auto length = parser_->content_length(); length && *length > body_limit_.bytes) {
+    disarm_deadline();
+    answer_error(body_too_large(body_limit_));
+    return;
+  }
+  parser_->body_limit(body_limit_.bytes);
   if (beast::iequals(header[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
     asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
                       [self = shared_from_this()](const beast::error_code& write_ec, std::size_t) {
@@ -350,11 +372,12 @@ std::optional<Error> Session::read_failure(const beast::error_code& ec) const {
         {}};
   }
   if (ec == bhttp::error::body_limit) {
-    return Error{
-        ErrorKind::too_large,
-        "body_too_large",
-        "the request body is larger than " + std::to_string(options.body_bytes_max) + " bytes",
-        {}};
+    if (parser_->is_header_done()) return body_too_large(body_limit_);
+    // Content-Length over every route's limit, found while the header was read: the request line
+    // names the route whose limit (and code) answer.
+    const auto& header = parser_->get();
+    return body_too_large(
+        core_.body_limit(to_std(header.method_string()), to_std(header.target())));
   }
   if (ec == bhttp::error::header_limit) {
     return Error{ErrorKind::too_large,
@@ -541,6 +564,18 @@ Core::Core(ServerOptions options, const Router& router, Metrics& metrics)
       accept_retry_(acceptor_.get_executor()) {
   TANPU_ASSERT(options_.io_threads >= 1 && options_.worker_threads >= 1);
   TANPU_ASSERT(options_.request_seconds_max >= 1);
+  body_bytes_ceiling_ = options_.body_bytes_max;
+}
+
+BodyLimit Core::body_limit(std::string_view method, std::string_view target) const {
+  BodyLimit limit{options_.body_bytes_max, "body_too_large"};
+  if (!route_body_limits_) return limit;
+  Request probe;
+  probe.method = std::string(method);
+  probe.path = std::string(target.substr(0, target.find('?')));
+  const Route* route = router_.match(probe, nullptr);
+  if (route != nullptr && route->body_limit) limit = *route->body_limit;
+  return limit;
 }
 
 Result<tcp::endpoint> Core::resolve() {
@@ -574,6 +609,9 @@ Result<void> Core::start() {
     if (std::ranges::find(methods_, route.method) == methods_.end()) {
       methods_.push_back(route.method);
     }
+    if (!route.body_limit) continue;
+    route_body_limits_ = true;
+    body_bytes_ceiling_ = std::max(body_bytes_ceiling_, route.body_limit->bytes);
   }
   accept();
   for (std::size_t i = 0; i < options_.io_threads; ++i)

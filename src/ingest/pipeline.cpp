@@ -1,6 +1,7 @@
 #include "ingest/pipeline.h"
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -13,6 +14,8 @@
 #include "core/limits.h"
 #include "methodology/quantify.h"
 #include "methodology/query_json.h"
+#include "points/points.h"
+#include "store/sql_text.h"
 
 namespace tanpu::ingest {
 namespace {
@@ -20,7 +23,7 @@ namespace {
 using nlohmann::json;
 namespace m = methodology;
 
-constexpr std::size_t kChunk = 400;  // ids per IN (…) query
+constexpr std::size_t kChunk = 1024;  // keys per IN (…) or VALUES list; a power of two
 
 // One record on its way through the pipeline.
 struct Item {
@@ -143,12 +146,6 @@ void validate(Item& it, const Source& source, std::int64_t now_us, const Pipelin
                   "occurred_at");
 }
 
-std::string in_list(std::size_t n) {
-  std::string out = "(";
-  for (std::size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ", ?";
-  return out + ")";
-}
-
 std::string month_of(Day day) {
   return format_date(day).substr(0, 7);
 }
@@ -195,9 +192,16 @@ BatchSummary Pipeline::summarise(const std::vector<RecordOutcome>& outcomes) {
   return s;
 }
 
-Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::string_view body) {
+Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::string_view body,
+                                                    const store::WriteJob& before) {
   auto items = parse_body(body);
-  if (!items) return fail(items.error());
+  if (!items) {
+    // The request is still spent (its nonce recorded) even though the batch is refused whole.
+    if (before) {
+      if (auto r = store_.write(before); !r) return fail(r.error());
+    }
+    return fail(items.error());
+  }
   Work w{source, std::move(*items), clock_.now_us(), methodologies_.catalog()};
   {
     // Quantification is pure: done before the write transaction, so the writer is not held for it.
@@ -223,7 +227,12 @@ Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::s
     if (!inserted) it.first_of_id = at->second;
   }
   for (auto& it : w.items) it.decided_before_write = it.decided;
-  auto written = store_.write([&](store::Connection& c) { return run(c, w); });
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    if (before) {
+      if (auto r = before(c); !r) return r;
+    }
+    return run(c, w);
+  });
   if (!written) return fail(written.error());
   std::vector<RecordOutcome> out;
   out.reserve(w.items.size());
@@ -242,15 +251,16 @@ Result<void> apply_replays(store::Connection& c, const Source& source, std::vect
   std::unordered_map<std::string, std::size_t> by_id;
   for (std::size_t i : open) by_id[items[i].external_id] = i;
   for (std::size_t at = 0; at < open.size(); at += kChunk) {
-    const std::size_t n = std::min(kChunk, open.size() - at);
+    const std::size_t n = store::padded_items(std::min(kChunk, open.size() - at));
     std::vector<store::Param> params{std::string_view(source.id)};
     for (std::size_t k = 0; k < n; ++k)
-      params.emplace_back(std::string_view(items[open[at + k]].external_id));
+      params.emplace_back(
+          std::string_view(items[open[std::min(at + k, open.size() - 1)]].external_id));
     auto rows = c.query(
         "SELECT external_id, content_hash, outcome, reason, reduction_mg, points, "
-        "methodology, duplicate_of, provisional FROM ingest_records WHERE "
+        "methodology, duplicate_of, provisional, review_reason FROM ingest_records WHERE "
         "source_id = ? AND external_id IN " +
-            in_list(n),
+            store::placeholder_list(n),
         params);
     if (!rows) return fail(rows.error());
     for (std::size_t r = 0; r < rows->size(); ++r) {
@@ -267,6 +277,7 @@ Result<void> apply_replays(store::Connection& c, const Source& source, std::vect
       it.out.methodology = std::string(rows->text(r, 6));
       it.out.duplicate_of = std::string(rows->text(r, 7));
       it.out.provisional = rows->i64(r, 8) != 0;
+      it.out.message = std::string(rows->text(r, 9));  // a reviewer's reason for a rejection
       it.out.replay = true;
       it.decided = true;
     }
@@ -329,42 +340,48 @@ void apply_quantification(std::vector<Item>& items, const PipelineOptions& o) {
 // The same member's behaviour of the same scenario reported by another source within the
 // methodology's dedup window is credited once: the later report is a duplicate.
 Result<void> apply_dedup(store::Connection& c, const Source& source, std::vector<Item>& items) {
-  std::vector<std::int64_t> members;
-  std::int64_t lo = INT64_MAX, hi = INT64_MIN, window_us_max = 0;
+  // One window per record, [occurred - w, occurred + w], searched on (member, time): a single
+  // window spanning the whole batch would read every record of its members in those days.
+  std::vector<std::array<std::int64_t, 3>> windows;  // member, from, to
   for (const auto& it : items) {
     if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
     const std::int64_t w = it.q->outcome.methodology->dedup_window_s * 1'000'000;
     if (w == 0) continue;
-    members.push_back(it.member_id);
-    lo = std::min(lo, it.occurred_us);
-    hi = std::max(hi, it.occurred_us);
-    window_us_max = std::max(window_us_max, w);
+    windows.push_back({it.member_id, it.occurred_us - w, it.occurred_us + w});
   }
-  if (members.empty()) return {};
-  std::sort(members.begin(), members.end());
-  members.erase(std::unique(members.begin(), members.end()), members.end());
+  if (windows.empty()) return {};
+  std::sort(windows.begin(), windows.end());
+  windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
   struct Seen {
     std::string scenario;
     std::int64_t at_us;
     std::string key;
   };
   std::unordered_map<std::int64_t, std::vector<Seen>> seen;
-  for (std::size_t at = 0; at < members.size(); at += kChunk) {
-    const std::size_t n = std::min(kChunk, members.size() - at);
-    std::vector<store::Param> params{std::string_view(source.id), lo - window_us_max,
-                                     hi + window_us_max};
-    for (std::size_t k = 0; k < n; ++k) params.emplace_back(members[at + k]);
+  std::set<std::pair<std::string, std::string>> found_keys;  // overlapping windows find a row twice
+  std::vector<store::Param> params;
+  for (std::size_t at = 0; at < windows.size(); at += kChunk) {
+    const std::size_t n = store::padded_items(std::min(kChunk, windows.size() - at));
+    params.clear();
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto& w = windows[std::min(at + k, windows.size() - 1)];
+      params.insert(params.end(), {w[0], w[1], w[2]});
+    }
+    params.emplace_back(std::string_view(source.id));
     auto rows = c.query(
-        "SELECT member_id, scenario, occurred_at_us, source_id, external_id FROM "
-        "ingest_records WHERE source_id <> ? AND occurred_at_us BETWEEN ? AND ? "
-        "AND outcome IN ('credited', 'capped', 'pending_review') AND member_id IN " +
-            in_list(n),
+        "WITH w (member_id, from_us, to_us) AS (VALUES " + store::placeholder_rows(n, 3) +
+            ") SELECT r.member_id, r.scenario, r.occurred_at_us, r.source_id, r.external_id FROM "
+            "w JOIN ingest_records r ON r.member_id = w.member_id AND r.occurred_at_us BETWEEN "
+            "w.from_us AND w.to_us WHERE r.source_id <> ? "
+            "AND r.outcome IN ('credited', 'capped', 'pending_review')",
         params);
     if (!rows) return fail(rows.error());
-    for (std::size_t r = 0; r < rows->size(); ++r)
+    for (std::size_t r = 0; r < rows->size(); ++r) {
+      if (!found_keys.emplace(rows->text(r, 3), rows->text(r, 4)).second) continue;
       seen[rows->i64(r, 0)].push_back(
           {std::string(rows->text(r, 1)), rows->i64(r, 2),
            std::string(rows->text(r, 3)) + "/" + std::string(rows->text(r, 4))});
+    }
   }
   for (auto& it : items) {
     if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
@@ -391,36 +408,33 @@ using UsageKey = std::tuple<std::int64_t, std::string, std::string>;  // member,
 // Caps per member: per methodology per day and month (reduction and record count), and the
 // platform's daily points cap. A record over a cap is credited what is left (outcome capped).
 Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::vector<Item>& items) {
-  std::vector<std::int64_t> members;
-  std::set<std::string> periods;
+  // The (member, period) pairs the batch touches, every code of each: by primary-key prefix. A
+  // member × period cross product would probe up to 27 times as many keys.
+  std::set<std::pair<std::int64_t, std::string>> keys;
   for (const auto& it : items) {
     if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
-    members.push_back(it.member_id);
-    periods.insert("d:" + format_date(it.day));
-    periods.insert("m:" + month_of(it.day));
+    keys.emplace(it.member_id, "d:" + format_date(it.day));
+    keys.emplace(it.member_id, "m:" + month_of(it.day));
   }
   std::map<UsageKey, Usage> usage;
-  std::sort(members.begin(), members.end());
-  members.erase(std::unique(members.begin(), members.end()), members.end());
-  const std::vector<std::string> period_list(periods.begin(), periods.end());
-  for (std::size_t at = 0; at < members.size(); at += kChunk) {
-    const std::size_t n = std::min(kChunk, members.size() - at);
-    for (std::size_t pat = 0; pat < period_list.size(); pat += kChunk) {
-      const std::size_t pn = std::min(kChunk, period_list.size() - pat);
-      std::vector<store::Param> params;
-      for (std::size_t k = 0; k < n; ++k) params.emplace_back(members[at + k]);
-      for (std::size_t k = 0; k < pn; ++k)
-        params.emplace_back(std::string_view(period_list[pat + k]));
-      auto rows = c.query(
-          "SELECT member_id, period, code, reduction_mg, records, points FROM "
-          "ingest_member_usage WHERE member_id IN " +
-              in_list(n) + " AND period IN " + in_list(pn),
-          params);
-      if (!rows) return fail(rows.error());
-      for (std::size_t r = 0; r < rows->size(); ++r)
-        usage[{rows->i64(r, 0), std::string(rows->text(r, 1)), std::string(rows->text(r, 2))}] =
-            Usage{rows->i64(r, 3), rows->i64(r, 4), rows->i64(r, 5)};
+  const std::vector<std::pair<std::int64_t, std::string>> list(keys.begin(), keys.end());
+  std::vector<store::Param> params;
+  for (std::size_t at = 0; at < list.size(); at += kChunk) {
+    const std::size_t n = store::padded_items(std::min(kChunk, list.size() - at));
+    params.clear();
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto& key = list[std::min(at + k, list.size() - 1)];
+      params.insert(params.end(), {key.first, std::string_view(key.second)});
     }
+    auto rows = c.query(
+        "WITH k (member_id, period) AS (VALUES " + store::placeholder_rows(n, 2) +
+            ") SELECT u.member_id, u.period, u.code, u.reduction_mg, u.records, u.points FROM k "
+            "JOIN ingest_member_usage u ON u.member_id = k.member_id AND u.period = k.period",
+        params);
+    if (!rows) return fail(rows.error());
+    for (std::size_t r = 0; r < rows->size(); ++r)
+      usage[{rows->i64(r, 0), std::string(rows->text(r, 1)), std::string(rows->text(r, 2))}] =
+          Usage{rows->i64(r, 3), rows->i64(r, 4), rows->i64(r, 5)};
   }
   return usage;
 }
@@ -451,15 +465,16 @@ void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
     }
     limit(meth.caps.per_member_day_mg, day.reduction_mg, "per_member_day_mg");
     limit(meth.caps.per_member_month_mg, month.reduction_mg, "per_member_month_mg");
-    // Points follow the part of the reduction credited (points-only records keep theirs unless a
-    // record cap zeroed them).
-    std::int64_t points =
+    // The methodology's formula points follow the part of the reduction credited (points-only
+    // records keep theirs unless a record cap zeroed them); an operator's rate replaces them.
+    const std::int64_t formula_points =
         full_mg > 0
             ? static_cast<std::int64_t>(static_cast<long double>(full_points) * mg / full_mg)
             : (cap.empty() ? full_points : 0);
-    if (o.points_per_member_day_max > 0 &&
-        points_day.points + points > o.points_per_member_day_max) {
-      points = std::max<std::int64_t>(0, o.points_per_member_day_max - points_day.points);
+    std::int64_t points = o.points.points_for(meth.code, mg, formula_points);
+    const std::int64_t day_max = o.points.day_max;
+    if (day_max > 0 && points_day.points + points > day_max) {
+      points = std::max<std::int64_t>(0, day_max - points_day.points);
       cap = cap.empty() ? "points_per_member_day" : cap;
     }
     it.out.reduction_mg = mg;
@@ -522,8 +537,11 @@ bool credits(const Item& it) {
   return it.store_row && (it.out.outcome == "credited" || it.out.outcome == "capped");
 }
 
+// Ledger credits of the credited records, and the points they earn recorded for expiry in
+// `earned_year` (the local year of the credit).
 Result<void> post_credits(store::Connection& c, const Source& source, std::vector<Item>& items,
-                          ledger::Ledger& ledger, members::Members& members) {
+                          ledger::Ledger& ledger, members::Members& members,
+                          std::int32_t earned_year) {
   std::vector<std::int64_t> ids;
   for (const auto& it : items)
     if (credits(it)) ids.push_back(it.member_id);
@@ -533,6 +551,7 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
   auto accounts = members.ledger_accounts(c, ids);
   if (!accounts) return fail(accounts.error());
   std::vector<ledger::Transfer> transfers;
+  std::map<std::int64_t, std::int64_t> earned;  // points account → points
   for (const auto& it : items) {
     if (!credits(it)) continue;
     const auto acc = accounts->find(it.member_id);
@@ -554,6 +573,7 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
     };
     add("co2e_mg", ledger::kPlatformCo2eAccount, acc->second.co2e_account_id, it.out.reduction_mg);
     add("points", ledger::kPlatformPointsAccount, acc->second.points_account_id, it.out.points);
+    if (it.out.points > 0) earned[acc->second.points_account_id] += it.out.points;
   }
   for (std::size_t at = 0; at < transfers.size(); at += limits::transfers_per_batch_max) {
     const std::size_t n = std::min(limits::transfers_per_batch_max, transfers.size() - at);
@@ -565,7 +585,10 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
             ErrorKind::internal, "credit_refused",
             "the ledger refused a behaviour credit: " + std::string(ledger::to_string(status)));
   }
-  return {};
+  std::vector<points::Earned> by_account;
+  by_account.reserve(earned.size());
+  for (const auto& [account, points] : earned) by_account.push_back({account, points});
+  return points::Points::record_earned(c, earned_year, by_account);
 }
 
 Result<void> write_records(store::Connection& c, const Source& source,
@@ -603,19 +626,18 @@ Result<void> write_records(store::Connection& c, const Source& source,
 Result<void> upsert_rows(store::Connection& c, std::string_view table, std::string_view columns,
                          std::size_t width, std::string_view key, std::string_view update,
                          const std::vector<store::Param>& values) {
-  constexpr std::size_t kRowsPerStatement = 400;
+  // Rows per statement in powers of two (a row cannot be repeated to pad an upsert): at most 10
+  // statement shapes per table, which the statement caches keep across batches.
+  constexpr std::size_t kRowsPerStatement = 512;
   const std::size_t rows = values.size() / width;
-  std::string row = "(";
-  for (std::size_t i = 0; i < width; ++i) row += i == 0 ? "?" : ", ?";
-  row += ")";
-  for (std::size_t at = 0; at < rows; at += kRowsPerStatement) {
-    const std::size_t n = std::min(kRowsPerStatement, rows - at);
-    std::string sql =
-        "INSERT INTO " + std::string(table) + " (" + std::string(columns) + ") VALUES ";
-    for (std::size_t i = 0; i < n; ++i) sql += (i == 0 ? "" : ", ") + row;
-    sql += " ON CONFLICT (" + std::string(key) + ") DO UPDATE SET " + std::string(update);
+  for (std::size_t at = 0; at < rows;) {
+    const std::size_t n = std::bit_floor(std::min(kRowsPerStatement, rows - at));
+    std::string sql = "INSERT INTO " + std::string(table) + " (" + std::string(columns) +
+                      ") VALUES " + store::placeholder_rows(n, width) + " ON CONFLICT (" +
+                      std::string(key) + ") DO UPDATE SET " + std::string(update);
     auto r = c.exec(sql, std::span<const store::Param>(values.data() + at * width, n * width));
     if (!r) return fail(r.error());
+    at += n;
   }
   return {};
 }
@@ -719,10 +741,272 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
   const std::map<UsageKey, Usage> before = *usage;
   apply_caps(w.items, *usage, options_);
   resolve_repeats(w.items);
-  if (auto r = post_credits(c, w.source, w.items, ledger_, members_); !r) return r;
+  if (auto r =
+          post_credits(c, w.source, w.items, ledger_, members_, options_.points.year_of(w.now_us));
+      !r)
+    return r;
   if (auto r = write_records(c, w.source, w.items, w.catalog, w.now_us); !r) return r;
   if (auto r = write_usage(c, before, *usage); !r) return r;
   return write_rollups(c, w.items);
+}
+
+// Evidence claims and review (docs/ingestion.md, "Evidence claims and review"): a member's own
+// record, and a reviewer's decision on a pending one, through the steps above.
+namespace {
+
+// Claims and reviews read what earlier writes left, then write, like a batch: they take the lock
+// of Pipeline::run (PostgreSQL; SQLite has one writer).
+Result<void> lock_intake(store::Connection& c) {
+  if (c.dialect() != store::Dialect::postgres) return {};
+  auto locked = c.query(
+      "SELECT pg_advisory_xact_lock(hashtext('tanpu.ingest:' || coalesce(current_schema(), "
+      "'')))");
+  if (!locked) return fail(locked.error());
+  return {};
+}
+
+void quantify_item(Item& it, m::Evaluator& evaluator) {
+  TANPU_ASSERT(it.query.has_value());
+  auto result = m::quantify(evaluator, *it.query);
+  if (result) {
+    it.day = result->outcome.date;
+    it.q = std::move(*result);
+  } else {
+    it.q_error = result.error();
+  }
+}
+
+// A stored record as a review reads it.
+struct StoredRecord {
+  std::int64_t member_id = 0;
+  std::string scenario, content_hash, outcome, reason, methodology, duplicate_of, provenance;
+  std::string decision, review_reason;
+  std::int64_t occurred_us = 0, reduction_mg = 0, points = 0;
+  bool provisional = false;
+};
+
+Result<std::optional<StoredRecord>> load_record(store::Connection& c, std::string_view source_id,
+                                                std::string_view external_id) {
+  auto rows = c.query(
+      "SELECT member_id, scenario, content_hash, outcome, reason, methodology, duplicate_of, "
+      "provenance, review_decision, review_reason, occurred_at_us, reduction_mg, points, "
+      "provisional FROM ingest_records WHERE source_id = ? AND external_id = ?",
+      {source_id, external_id});
+  if (!rows) return fail(rows.error());
+  if (rows->empty()) return std::optional<StoredRecord>();
+  StoredRecord r;
+  r.member_id = rows->i64(0, 0);
+  r.scenario = rows->text(0, 1);
+  r.content_hash = rows->text(0, 2);
+  r.outcome = rows->text(0, 3);
+  r.reason = rows->text(0, 4);
+  r.methodology = rows->text(0, 5);
+  r.duplicate_of = rows->text(0, 6);
+  r.provenance = rows->text(0, 7);
+  r.decision = rows->text(0, 8);
+  r.review_reason = rows->text(0, 9);
+  r.occurred_us = rows->i64(0, 10);
+  r.reduction_mg = rows->i64(0, 11);
+  r.points = rows->i64(0, 12);
+  r.provisional = rows->i64(0, 13) != 0;
+  return std::optional<StoredRecord>(std::move(r));
+}
+
+// The answer for a record decided already: the same decision again is answered as taken (replay),
+// the other one, or a record that never waited for review, is a conflict.
+Result<RecordOutcome> decided_answer(const ReviewDecision& d, const StoredRecord& r) {
+  if (r.decision.empty())
+    return fail(ErrorKind::conflict, "not_pending",
+                "this record is " + r.outcome + ": it never waited for review");
+  if (r.decision != (d.approve ? "approved" : "rejected"))
+    return fail(ErrorKind::conflict, "already_decided",
+                "this record was " + r.decision + " already; a decision is final");
+  RecordOutcome o;
+  o.external_id = d.external_id;
+  o.outcome = r.outcome;
+  o.reason = r.reason;
+  o.message = r.review_reason;
+  o.reduction_mg = r.reduction_mg;
+  o.points = r.points;
+  o.methodology = r.methodology;
+  o.provisional = r.provisional;
+  o.duplicate_of = r.duplicate_of;
+  o.replay = true;
+  return o;
+}
+
+// The query that quantified a stored record, from its provenance: the methodology version pinned,
+// the region, the instant and the inputs (in the methodology's units) as they were.
+Result<m::Query> query_of(const StoredRecord& r) {
+  const json p = json::parse(r.provenance, nullptr, false);
+  const auto bad = [] {
+    return fail(ErrorKind::internal, "bad_provenance",
+                "a pending record's provenance is unreadable");
+  };
+  if (!p.is_object() || !p.contains("methodology") || !p["methodology"].is_string() ||
+      !p.contains("region") || !p["region"].is_string() || !p.contains("inputs") ||
+      !p["inputs"].is_object())
+    return bad();
+  const std::string key = p["methodology"].get<std::string>();
+  const auto at = key.rfind('@');
+  if (at == std::string::npos) return bad();
+  m::Query q;
+  q.code = key.substr(0, at);
+  q.version = key.substr(at + 1);
+  q.region = p["region"].get<std::string>();
+  q.occurred_at_us = r.occurred_us;
+  for (const auto& [name, value] : p["inputs"].items()) {
+    if (!value.is_number()) return bad();
+    q.inputs.push_back(m::InputValue{name, value.get<double>(), {}});
+  }
+  return q;
+}
+
+// Keeps a decision on the (pending) record: its new outcome, provenance, the reviewer and the time.
+Result<void> write_review(store::Connection& c, const std::string& source_id, const Item& it,
+                          std::string_view provenance_text, const ReviewDecision& d,
+                          std::int64_t now_us) {
+  auto n = c.exec(
+      "UPDATE ingest_records SET outcome = ?, reason = ?, reduction_mg = ?, points = ?, "
+      "duplicate_of = ?, provisional = ?, provenance = ?, review_decision = ?, reviewer_id = ?, "
+      "decided_at_us = ?, review_reason = ? WHERE source_id = ? AND external_id = ? AND "
+      "outcome = 'pending_review'",
+      {std::string_view(it.out.outcome), std::string_view(it.out.reason), it.out.reduction_mg,
+       it.out.points, std::string_view(it.out.duplicate_of),
+       std::int64_t{it.out.provisional ? 1 : 0}, provenance_text,
+       std::string_view(d.approve ? "approved" : "rejected"), d.reviewer_id, now_us,
+       std::string_view(d.approve ? std::string_view{} : std::string_view(d.reason)),
+       std::string_view(source_id), std::string_view(it.external_id)});
+  if (!n) return fail(n.error());
+  TANPU_ASSERT(*n == 1);  // read as pending under the intake lock, in this transaction
+  return {};
+}
+
+Result<void> check_reason(const ReviewDecision& d) {
+  if (d.approve) return {};
+  if (d.reason.find_first_not_of(" \t\r\n") == std::string::npos)
+    return fail(ErrorKind::invalid, "reason_required",
+                "a rejection tells the member why: give a reason", "reason");
+  if (d.reason.size() > kReviewReasonBytesMax)
+    return fail(ErrorKind::invalid, "reason_too_long",
+                "reason: at most " + std::to_string(kReviewReasonBytesMax) + " bytes", "reason");
+  return {};
+}
+
+}  // namespace
+
+Result<RecordOutcome> Pipeline::file(const Source& source, std::int64_t member_id,
+                                     const json& record, const FiledHook& on_new) {
+  TANPU_ASSERT(member_id > 0);
+  const std::int64_t now_us = clock_.now_us();
+  Item base;
+  base.record = record;
+  validate(base, source, now_us, options_);
+  if (base.decided) return base.out;  // refused before the database: nothing is written
+  {
+    auto evaluator = methodologies_.acquire();
+    quantify_item(base, *evaluator);
+  }
+  std::vector<Item> items;
+  const m::Catalog& catalog = methodologies_.catalog();
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    if (auto r = lock_intake(c); !r) return r;
+    items.assign(1, base);  // the store may run a job again after a retryable failure
+    Item& it = items.front();
+    if (auto r = apply_replays(c, source, items); !r) return r;
+    if (!it.decided) it.member_id = member_id;
+    apply_quantification(items, options_);
+    if (!it.decided)
+      reject(it, "scenario_not_allowed", "members file evidence-based scenarios only", "scenario");
+    if (!it.store_row) return {};
+    if (auto r = write_records(c, source, items, catalog, now_us); !r) return r;
+    return on_new ? on_new(c, it.out) : Result<void>{};
+  });
+  if (!written) return fail(written.error());
+  return items.front().out;
+}
+
+Result<RecordOutcome> Pipeline::review(const ReviewDecision& d) {
+  TANPU_ASSERT(d.reviewer_id > 0);
+  if (auto ok = check_reason(d); !ok) return fail(ok.error());
+  std::optional<StoredRecord> seen;
+  {
+    auto lease = store_.acquire();
+    if (!lease) return fail(lease.error());
+    auto loaded = load_record(**lease, d.source_id, d.external_id);
+    if (!loaded) return fail(loaded.error());
+    seen = std::move(*loaded);
+  }
+  if (!seen) return fail(ErrorKind::not_found, "not_found", "no such record");
+  if (seen->member_id == d.reviewer_id)
+    return fail(ErrorKind::forbidden, "own_record", "a reviewer does not decide their own records");
+  if (seen->outcome != "pending_review") return decided_answer(d, *seen);
+  Item base;
+  base.external_id = d.external_id;
+  base.out.external_id = d.external_id;
+  base.scenario = seen->scenario;
+  base.content_hash = seen->content_hash;
+  base.occurred_us = seen->occurred_us;
+  base.member_id = seen->member_id;
+  base.out.methodology = seen->methodology;
+  base.out.provisional = seen->provisional;
+  if (d.approve) {
+    // Quantified again (pure, so before the write transaction) under the version it was filed with.
+    auto query = query_of(*seen);
+    if (!query) return fail(query.error());
+    base.query = std::move(*query);
+    auto evaluator = methodologies_.acquire();
+    quantify_item(base, *evaluator);
+    if (base.q_error)
+      return fail(ErrorKind::conflict, "quantification_changed",
+                  "the record no longer quantifies under " + seen->methodology + ": " +
+                      base.q_error->message);
+  }
+  const Source source{d.source_id, {}, {}, 0, {}};
+  const m::Catalog& catalog = methodologies_.catalog();
+  const std::int64_t now_us = clock_.now_us();
+  std::vector<Item> items;
+  std::optional<RecordOutcome> answer;
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    if (auto r = lock_intake(c); !r) return r;
+    answer.reset();
+    auto now = load_record(c, d.source_id, d.external_id);
+    if (!now) return fail(now.error());
+    TANPU_ASSERT(now->has_value());             // records are never deleted
+    if ((*now)->outcome != "pending_review") {  // another reviewer was quicker
+      auto decided = decided_answer(d, **now);
+      if (!decided) return fail(decided.error());
+      answer = std::move(*decided);
+      return {};
+    }
+    items.assign(1, base);
+    Item& it = items.front();
+    if (!d.approve) {
+      reject(it, "review_rejected", d.reason);
+      it.out.field.clear();
+      if (auto r = write_review(c, d.source_id, it, (*now)->provenance, d, now_us); !r) return r;
+      answer = it.out;
+      return {};
+    }
+    if (auto r = apply_dedup(c, source, items); !r) return r;
+    auto usage = load_usage(c, items);
+    if (!usage) return fail(usage.error());
+    const std::map<UsageKey, Usage> before = *usage;
+    apply_caps(items, *usage, options_);
+    TANPU_ASSERT(it.decided && it.store_row);  // duplicate, credited or capped
+    if (auto r = post_credits(c, source, items, ledger_, members_, options_.points.year_of(now_us));
+        !r)
+      return r;
+    const std::string prov = provenance(catalog, it).dump();
+    if (auto r = write_review(c, d.source_id, it, prov, d, now_us); !r) return r;
+    if (auto r = write_usage(c, before, *usage); !r) return r;
+    if (auto r = write_rollups(c, items); !r) return r;
+    answer = it.out;
+    return {};
+  });
+  if (!written) return fail(written.error());
+  TANPU_ASSERT(answer.has_value());
+  return *answer;
 }
 
 }  // namespace tanpu::ingest

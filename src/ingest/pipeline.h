@@ -6,9 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/result.h"
 #include "core/time.h"
@@ -17,6 +20,7 @@
 #include "ledger/ledger.h"
 #include "members/members.h"
 #include "methodology/evaluator.h"
+#include "points/policy.h"
 #include "store/store.h"
 
 namespace tanpu::ingest {
@@ -26,8 +30,9 @@ inline constexpr std::size_t kBatchRecordsMax = 10'000;
 inline constexpr std::size_t kExternalIdBytesMax = 96;
 
 struct PipelineOptions {
-  // Points one member may earn per local day, over all sources and scenarios (0 = no cap).
-  std::int64_t points_per_member_day_max = 0;
+  // Points per credited reduction and the daily points cap per member (points.day_max), as the
+  // operator configured them.
+  points::Policy points;
   // Records older than this (by occurred_at) are refused: too_old.
   std::int64_t record_age_max_days = 31;
   // Records dated after now by more than this are refused: in_future.
@@ -51,6 +56,24 @@ struct RecordOutcome {
   bool replay = false;       // the same record was sent before: this is its original outcome
 };
 
+// The built-in source of members' own evidence claims (claims.h): its records are filed by members
+// through Pipeline::file, never signed by a partner, and it has no row in ingest_sources.
+inline constexpr std::string_view kClaimsSourceId = "claims";
+inline constexpr std::size_t kReviewReasonBytesMax = 500;
+
+// A reviewer's decision on a pending_review record (Pipeline::review).
+struct ReviewDecision {
+  std::string source_id;
+  std::string external_id;
+  bool approve = false;
+  std::int64_t reviewer_id = 0;  // a member id: recorded on the record
+  std::string reason;            // rejection: why, 1..kReviewReasonBytesMax bytes, shown to people
+};
+
+// Runs inside the write transaction of Pipeline::file once a new record is written; an error undoes
+// the record.
+using FiledHook = std::function<Result<void>(store::Connection&, const RecordOutcome&)>;
+
 struct BatchSummary {
   std::int64_t credited = 0, duplicate = 0, capped = 0, pending_review = 0, rejected = 0;
   std::int64_t reduction_mg = 0, points = 0;
@@ -65,10 +88,34 @@ class Pipeline {
   // Ingests a batch of `source` (whose signature the caller verified). `body` is a JSON array of
   // records or NDJSON (one record per line). Errors for the whole batch only: body_required,
   // invalid_json (an array that does not parse), too_many_records (too_large); and operating
-  // failures. Outcomes are in the order of the records.
-  Result<std::vector<RecordOutcome>> ingest(const Source& source, std::string_view body);
+  // failures. Outcomes are in the order of the records. `before`, if given, runs first in the
+  // batch's write transaction (the signed route records the request's nonce there, so a batch
+  // costs one commit); its error fails the batch, and nothing is written.
+  Result<std::vector<RecordOutcome>> ingest(const Source& source, std::string_view body,
+                                            const store::WriteJob& before = {});
 
   static BatchSummary summarise(const std::vector<RecordOutcome>& outcomes);
+
+  // Files one record of `source` for the known member `member_id` (a member's own claim: no
+  // consent is looked up). `record` has a partner record's fields (external_id, user_ref, scenario,
+  // occurred_at, region, inputs) and goes through the same validation, idempotency (a replay
+  // answers the record as it stands now), quantification and review steps. Only review scenarios
+  // are filed: another scenario is rejected (scenario_not_allowed). `on_new` runs in the same
+  // transaction once a new record is written. Errors: operating failures and on_new's; refusals are
+  // the outcome.
+  Result<RecordOutcome> file(const Source& source, std::int64_t member_id,
+                             const nlohmann::json& record, const FiledHook& on_new);
+
+  // Decides a pending_review record. Approval credits it through the batch's own steps
+  // (cross-source dedup, caps, points, ledger postings, usage, rollups): outcome credited, capped
+  // or duplicate. Rejection makes it rejected (reason review_rejected, message the reviewer's
+  // reason), crediting nothing. Both record the reviewer and the time; a partner replaying the
+  // record gets the decided outcome. The same decision again answers the record as decided (replay
+  // set). Errors: not_found; own_record (forbidden: the reviewer's own record); reason_required,
+  // reason_too_long (invalid); not_pending (conflict: never waited for review); already_decided
+  // (conflict: the other decision was taken); quantification_changed (conflict: the record no
+  // longer quantifies under its methodology version).
+  Result<RecordOutcome> review(const ReviewDecision& decision);
 
  private:
   struct Work;

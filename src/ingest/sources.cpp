@@ -109,9 +109,38 @@ CREATE TABLE ingest_rollup_member (
 ) {{update_heavy}};
 )sql";
 
+// Evidence claims and review (claims.h). Evidence files are kept in the database with their
+// SHA-256; a file is attached to at most one record. A record's review is kept on the record:
+// review_decision '' (never reviewed), 'approved' or 'rejected', by whom, when and why. The
+// partial index serves the review queue (oldest pending first).
+constexpr std::string_view kSchemaV3 = R"sql(
+CREATE TABLE ingest_evidence (
+  id TEXT NOT NULL PRIMARY KEY,
+  member_id BIGINT NOT NULL,
+  media_type TEXT NOT NULL,
+  size_bytes BIGINT NOT NULL,
+  sha256 TEXT NOT NULL,
+  content {{blob}} NOT NULL,
+  uploaded_at_us BIGINT NOT NULL,
+  source_id TEXT,
+  external_id TEXT
+);
+CREATE UNIQUE INDEX ingest_evidence_member_sha ON ingest_evidence (member_id, sha256);
+CREATE INDEX ingest_evidence_record ON ingest_evidence (source_id, external_id);
+ALTER TABLE ingest_records ADD COLUMN review_decision TEXT NOT NULL DEFAULT '';
+ALTER TABLE ingest_records ADD COLUMN reviewer_id BIGINT;
+ALTER TABLE ingest_records ADD COLUMN decided_at_us BIGINT;
+ALTER TABLE ingest_records ADD COLUMN review_reason TEXT NOT NULL DEFAULT '';
+CREATE INDEX ingest_records_review ON ingest_records (received_at_us, source_id, external_id)
+  WHERE outcome = 'pending_review';
+CREATE INDEX ingest_records_claims ON ingest_records (member_id, received_at_us)
+  WHERE source_id = 'claims';
+)sql";
+
 constexpr std::array kMigrations{
     store::Migration{"ingest", 1, "sources_keys_nonces_consents", kSchemaV1},
     store::Migration{"ingest", 2, "records_usage_rollups", kSchemaV2},
+    store::Migration{"ingest", 3, "evidence_claims_review", kSchemaV3},
 };
 
 std::string random_token(std::string_view prefix, std::size_t bytes) {
@@ -326,6 +355,27 @@ Result<std::string> Sources::secret_of(std::string_view source_id, std::string_v
 }
 
 Result<std::string> Sources::verify(std::string_view source_id, const SignedRequest& r) {
+  auto key = check_signature(source_id, r);
+  if (!key) return key;
+  auto written = store_.write(
+      [&](store::Connection& c) { return record_nonce(c, source_id, r.nonce, clock_.now_us()); });
+  if (!written) return fail(written.error());
+  return key;
+}
+
+Result<void> Sources::record_nonce(store::Connection& c, std::string_view source_id,
+                                   std::string_view nonce, std::int64_t now_us) {
+  auto ins = c.exec("INSERT INTO ingest_nonces (source_id, nonce, seen_at_us) VALUES (?, ?, ?)",
+                    {source_id, nonce, now_us});
+  if (!ins) {
+    if (ins.error().code == store::kUniqueViolation)
+      return unauthenticated("nonce_reused", "this X-Tanpu-Nonce was used already");
+    return fail(ins.error());
+  }
+  return {};
+}
+
+Result<std::string> Sources::check_signature(std::string_view source_id, const SignedRequest& r) {
   if (r.key_id.empty() || r.timestamp.empty() || r.nonce.empty() || r.signature.empty())
     return unauthenticated("signature_required",
                            "signed requests carry X-Tanpu-Key-Id, X-Tanpu-Timestamp, "
@@ -349,17 +399,6 @@ Result<std::string> Sources::verify(std::string_view source_id, const SignedRequ
     return unauthenticated("bad_signature",
                            "X-Tanpu-Signature does not match the request (docs/ingestion.md shows "
                            "the string to sign)");
-  auto written = store_.write([&](store::Connection& c) -> Result<void> {
-    auto ins = c.exec("INSERT INTO ingest_nonces (source_id, nonce, seen_at_us) VALUES (?, ?, ?)",
-                      {source_id, r.nonce, clock_.now_us()});
-    if (!ins) return fail(ins.error());
-    return {};
-  });
-  if (!written) {
-    if (written.error().code == store::kUniqueViolation)
-      return unauthenticated("nonce_reused", "this X-Tanpu-Nonce was used already");
-    return fail(written.error());
-  }
   return std::string(r.key_id);
 }
 

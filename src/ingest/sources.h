@@ -79,6 +79,14 @@ class Sources {
   // bad_signature, nonce_reused.
   Result<std::string> verify(std::string_view source_id, const SignedRequest& request);
 
+  // verify() in two halves, for a caller that records the nonce inside its own write transaction
+  // (the intake does, so a batch costs one commit): check_signature writes nothing (the errors of
+  // verify but nonce_reused); record_nonce refuses a nonce seen before with nonce_reused
+  // (unauthenticated).
+  Result<std::string> check_signature(std::string_view source_id, const SignedRequest& request);
+  static Result<void> record_nonce(store::Connection& c, std::string_view source_id,
+                                   std::string_view nonce, std::int64_t now_us);
+
   // Forgets nonces too old to be accepted again anyway. Returns how many were removed.
   Result<std::int64_t> purge_nonces();
 

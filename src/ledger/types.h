@@ -75,6 +75,7 @@ namespace codes {
 inline constexpr std::uint32_t pending_expired = 1;  // the void the ledger writes on timeout
 inline constexpr std::uint32_t operator_adjustment = 2;
 inline constexpr std::uint32_t behaviour_credit = 100;
+inline constexpr std::uint32_t points_expiry = 110;  // expired points return to the issuer
 inline constexpr std::uint32_t bench = 9000;
 }  // namespace codes
 

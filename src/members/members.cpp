@@ -43,9 +43,27 @@ CREATE TABLE member_sessions (
 CREATE INDEX member_sessions_member ON member_sessions (member_id);
 )sql";
 
+// Reviewer grants (evidence claims, docs/ingestion.md). A table of its own rather than a third
+// value of members.role: the CHECK on role cannot be changed in place on SQLite, and a grant keeps
+// who gave it and when. A revoked grant keeps its row with revoked_at_us set.
+constexpr std::string_view kSchemaV2 = R"sql(
+CREATE TABLE member_reviewers (
+  member_id BIGINT NOT NULL PRIMARY KEY REFERENCES members (id),
+  granted_by BIGINT,
+  granted_at_us BIGINT NOT NULL,
+  revoked_at_us BIGINT
+);
+)sql";
+
 constexpr std::array kMigrations{
     store::Migration{"members", 1, "members_and_sessions", kSchemaV1},
+    store::Migration{"members", 2, "reviewer_grants", kSchemaV2},
 };
+
+// The live reviewer grant of a member, as a column of a query on members m.
+constexpr std::string_view kIsReviewer =
+    "CASE WHEN EXISTS (SELECT 1 FROM member_reviewers r WHERE r.member_id = m.id AND "
+    "r.revoked_at_us IS NULL) THEN 1 ELSE 0 END";
 
 constexpr std::uint32_t kMemberAccountFlags = ledger::account_flags::debits_must_not_exceed_credits;
 
@@ -167,9 +185,11 @@ Result<Prepared> prepare(const RegisterInput& input) {
   return out;
 }
 
-Role parse_role(std::string_view text) {
+// The role of members.role (`text`), a member with a live reviewer grant being a reviewer.
+Role parse_role(std::string_view text, bool reviewer = false) {
   TANPU_ASSERT_MSG(text == "member" || text == "operator", "members.role holds an unknown role");
-  return text == "operator" ? Role::operator_ : Role::member;
+  if (text == "operator") return Role::operator_;
+  return reviewer ? Role::reviewer : Role::member;
 }
 
 std::string base64url(std::span<const std::uint8_t> bytes) {
@@ -223,7 +243,15 @@ std::span<const store::Migration> migrations() {
 }
 
 std::string_view to_string(Role role) {
-  return role == Role::operator_ ? "operator" : "member";
+  switch (role) {
+    case Role::operator_:
+      return "operator";
+    case Role::reviewer:
+      return "reviewer";
+    case Role::member:
+      break;
+  }
+  return "member";
 }
 
 Members::Members(store::Store& store, ledger::Ledger& ledger, Keys keys, const Clock& clock,
@@ -262,8 +290,9 @@ Result<MemberView> Members::insert_member(const RegisterInput& in, Role role,
     auto rows = c.query(
         "INSERT INTO members (role, display_name, phone_enc, phone_bidx, email_enc, email_bidx, "
         "password_hash, created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        {to_string(role), std::string_view(view.display_name), phone.enc_param(),
-         phone.bidx_param(), email.enc_param(), email.bidx_param(), std::string_view(password_hash),
+        {to_string(role == Role::reviewer ? Role::member : role),
+         std::string_view(view.display_name), phone.enc_param(), phone.bidx_param(),
+         email.enc_param(), email.bidx_param(), std::string_view(password_hash),
          view.created_at_us});
     if (!rows) return fail(rows.error());
     TANPU_ASSERT(rows->size() == 1);
@@ -282,6 +311,11 @@ Result<MemberView> Members::insert_member(const RegisterInput& in, Role role,
                {view.points_account_id, view.co2e_account_id, view.id});
     if (!updated) return fail(updated.error());
     TANPU_ASSERT(*updated == 1);
+    if (role != Role::reviewer) return {};
+    auto granted = c.exec(
+        "INSERT INTO member_reviewers (member_id, granted_by, granted_at_us) VALUES (?, NULL, ?)",
+        {view.id, view.created_at_us});
+    if (!granted) return fail(granted.error());
     return {};
   });
   if (written) return view;
@@ -390,22 +424,23 @@ Result<Principal> Members::authenticate(std::string_view token) {
   auto lease = store_.acquire();
   if (!lease) return fail(lease.error());
   auto rows = (*lease)->query(
-      "SELECT s.member_id, s.expires_at_us, s.revoked_at_us, m.role FROM member_sessions s "
-      "JOIN members m ON m.id = s.member_id WHERE s.token_hash = ?",
+      "SELECT s.member_id, s.expires_at_us, s.revoked_at_us, m.role, " + std::string(kIsReviewer) +
+          " FROM member_sessions s JOIN members m ON m.id = s.member_id WHERE s.token_hash = ?",
       {std::span<const std::uint8_t>(token_hash)});
   if (!rows) return fail(rows.error());
   if (rows->empty()) return invalid_session("the session is unknown");
   if (!rows->is_null(0, 2)) return invalid_session("the session was ended");
   if (clock_.now_us() >= rows->i64(0, 1)) return invalid_session("the session has expired");
-  return Principal{rows->i64(0, 0), parse_role(rows->text(0, 3))};
+  return Principal{rows->i64(0, 0), parse_role(rows->text(0, 3), rows->i64(0, 4) != 0)};
 }
 
 Result<MemberView> Members::get(std::int64_t member_id) {
   auto lease = store_.acquire();
   if (!lease) return fail(lease.error());
   auto rows = (*lease)->query(
-      "SELECT id, role, display_name, phone_enc, email_enc, points_account_id, co2e_account_id, "
-      "created_at_us FROM members WHERE id = ?",
+      "SELECT m.id, m.role, m.display_name, m.phone_enc, m.email_enc, m.points_account_id, "
+      "m.co2e_account_id, m.created_at_us, " +
+          std::string(kIsReviewer) + " FROM members m WHERE m.id = ?",
       {member_id});
   if (!rows) return fail(rows.error());
   if (rows->empty()) return fail(ErrorKind::not_found, "not_found", "no such member");
@@ -413,7 +448,7 @@ Result<MemberView> Members::get(std::int64_t member_id) {
                   std::string(rows->text(0, 2)),
                   std::nullopt,
                   std::nullopt,
-                  parse_role(rows->text(0, 1)),
+                  parse_role(rows->text(0, 1), rows->i64(0, 8) != 0),
                   rows->i64(0, 5),
                   rows->i64(0, 6),
                   rows->i64(0, 7)};
@@ -429,6 +464,40 @@ Result<MemberView> Members::get(std::int64_t member_id) {
     view.email_masked = mask_email(*email);
   }
   return view;
+}
+
+Result<MemberView> Members::grant_reviewer(std::int64_t member_id, std::int64_t granted_by) {
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    auto exists = c.query("SELECT 1 FROM members WHERE id = ?", {member_id});
+    if (!exists) return fail(exists.error());
+    if (exists->empty()) return fail(ErrorKind::not_found, "not_found", "no such member");
+    // A live grant stays as it was (who and when); a revoked one is granted anew.
+    auto n = c.exec(
+        "INSERT INTO member_reviewers (member_id, granted_by, granted_at_us) VALUES (?, ?, ?) "
+        "ON CONFLICT (member_id) DO UPDATE SET granted_by = excluded.granted_by, "
+        "granted_at_us = excluded.granted_at_us, revoked_at_us = NULL "
+        "WHERE member_reviewers.revoked_at_us IS NOT NULL",
+        {member_id, granted_by, clock_.now_us()});
+    if (!n) return fail(n.error());
+    return {};
+  });
+  if (!written) return fail(written.error());
+  return get(member_id);
+}
+
+Result<MemberView> Members::revoke_reviewer(std::int64_t member_id) {
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    auto n = c.exec(
+        "UPDATE member_reviewers SET revoked_at_us = ? WHERE member_id = ? AND revoked_at_us IS "
+        "NULL",
+        {clock_.now_us(), member_id});
+    if (!n) return fail(n.error());
+    if (*n == 0)
+      return fail(ErrorKind::not_found, "not_found", "this member holds no reviewer grant");
+    return {};
+  });
+  if (!written) return fail(written.error());
+  return get(member_id);
 }
 
 Result<std::unordered_map<std::int64_t, Members::LedgerAccounts>> Members::ledger_accounts(

@@ -23,9 +23,11 @@ namespace tanpu::members {
 // The members module's tables (module "members"). They need the ledger's tables as well.
 std::span<const store::Migration> migrations();
 
-enum class Role : std::uint8_t { member, operator_ };
+// A reviewer is a member granted the right to decide evidence claims (member_reviewers); the
+// members.role column keeps 'member' for them, so the grant can be revoked without rewriting it.
+enum class Role : std::uint8_t { member, operator_, reviewer };
 
-// "member" or "operator".
+// "member", "operator" or "reviewer".
 std::string_view to_string(Role role);
 
 // Who is calling: the result of authenticating a session token.
@@ -78,12 +80,13 @@ class Members {
   Members(store::Store& store, ledger::Ledger& ledger, Keys keys, const Clock& clock,
           Options options = {});
 
-  // Registers a member with role, creating the member row and the member's two ledger accounts
-  // (points and co2e_mg, owner "member"/<id>, debits_must_not_exceed_credits) in one transaction.
-  // Requires at least one of phone and e-mail. Errors name their field: phone_or_email_required,
-  // invalid_phone, invalid_email, email_too_long, password_too_short, password_too_long,
-  // display_name_required, display_name_too_long, invalid_display_name (all invalid);
-  // already_registered (conflict) if the phone or e-mail belongs to a member already.
+  // Registers a member with role (a reviewer is a member with a reviewer grant), creating the
+  // member row and the member's two ledger accounts (points and co2e_mg, owner "member"/<id>,
+  // debits_must_not_exceed_credits) in one transaction. Requires at least one of phone and e-mail.
+  // Errors name their field: phone_or_email_required, invalid_phone, invalid_email, email_too_long,
+  // password_too_short, password_too_long, display_name_required, display_name_too_long,
+  // invalid_display_name (all invalid); already_registered (conflict) if the phone or e-mail
+  // belongs to a member already.
   Result<MemberView> register_member(const RegisterInput& input, Role role = Role::member);
 
   // Starts a session for the member whose phone or e-mail is phone_or_email (any accepted format)
@@ -110,6 +113,15 @@ class Members {
   };
   Result<std::unordered_map<std::int64_t, LedgerAccounts>> ledger_accounts(
       store::Connection& c, std::span<const std::int64_t> member_ids);
+
+  // Grants the reviewer role to member `member_id` (recorded with `granted_by` and the time);
+  // granting it again is a no-op. An operator keeps the operator role (operators review anyway).
+  // Errors: not_found.
+  Result<MemberView> grant_reviewer(std::int64_t member_id, std::int64_t granted_by);
+
+  // Revokes a reviewer grant at once (the member's live sessions become member sessions).
+  // Errors: not_found (no such member, or no live grant).
+  Result<MemberView> revoke_reviewer(std::int64_t member_id);
 
   const Options& options() const { return options_; }
 

@@ -10,32 +10,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_run.h"
 #include "cli/runtime.h"
 #include "ledger/ledger.h"
 #include "support/test_store.h"
 
 namespace tanpu::test {
 namespace {
-
-struct CmdResult {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs the built binary with args (a shell fragment); captures stdout and stderr.
-CmdResult tanpu(const std::string& args, const std::string& stdin_text = "",
-                const std::string& env = "") {
-  const std::string cmd = (stdin_text.empty() ? "" : "printf '%s\\n' '" + stdin_text + "' | ") +
-                          env + " " + std::string(TANPU_BINARY) + " " + args + " 2>&1";
-  CmdResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), static_cast<int>(buf.size()), p) != nullptr) r.out += buf.data();
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 class CliVerify : public EngineTest {};
 
@@ -138,6 +119,40 @@ TEST_F(CliTest, ConfigurationErrorsAreNamedAndStopTheCommand) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "t.db"));
   r = tanpu("migrate " + db() + " --log-level warn", "", "env TANPU_LOG_LEVEL=loud");
   EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
+TEST_F(CliTest, PointsPolicyIsConfiguredAndPointsExpireRuns) {
+  const std::string key = " --secret-key-file " + (dir_ / "secret.key").string();
+  const auto file = dir_ / "tanpu.toml";
+  // A rate for a methodology the catalog does not know stops the command, naming it.
+  std::ofstream(file) << "points_expiry_years = 2\n[points_mg_per_point_by_methodology]\n"
+                         "\"no-such-methodology\" = 1000\n";
+  CmdResult r = tanpu("points expire --dry-run " + db() + key + " --config " + file.string());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("unknown methodology no-such-methodology"), std::string::npos) << r.out;
+  std::ofstream(file) << "points_expiry_years = 2\n[points_mg_per_point_by_methodology]\n"
+                         "\"tanpu-whcer-metro\" = \"many\"\n";
+  r = tanpu("points expire " + db() + key + " --config " + file.string());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("must be an integer"), std::string::npos) << r.out;
+  std::ofstream(file) << "points_expiry_years = 2\n[points_mg_per_point_by_methodology]\n"
+                         "\"tanpu-whcer-metro\" = 44000\n";
+  r = tanpu("points expire --json --at 2027-01-01T00:00:00+08:00 " + db() + key + " --config " +
+            file.string());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"cutoff_year\":2024"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"enabled\":true"), std::string::npos) << r.out;
+  // The flag wins over the file; 0 turns expiry off; a bad value is refused.
+  r = tanpu("points expire --json --points-expiry-years 0 " + db() + key + " --config " +
+            file.string());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"enabled\":false"), std::string::npos) << r.out;
+  r = tanpu("points expire --points-expiry-years -1 " + db() + key);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("points_expiry_years"), std::string::npos) << r.out;
+  r = tanpu("points expire --at yesterday " + db() + key);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(tanpu("serve --help").out.find("--points-mg-per-point"), std::string::npos);
 }
 
 TEST_F(CliTest, CreateOperatorOnceThenRefusesTheSameLogin) {

@@ -23,9 +23,11 @@
 #include "http/server.h"
 #include "ingest/consents.h"
 #include "ingest/ingest_fixture.h"
+#include "ingest/pipeline.h"
 #include "ingest/signature.h"
 #include "ingest/sources.h"
 #include "members/members_fixture.h"
+#include "points/points.h"
 #include "store/migrate.h"
 #include "support/openapi_conform.h"
 #include "support/test_catalog.h"
@@ -725,6 +727,57 @@ TEST_P(IngestRoutesTest, BehavioursAreCreditedThroughTheSignedRoute) {
   // The batch as a whole: empty or not JSON.
   EXPECT_EQ(post("   ").status, 400);
   EXPECT_EQ(post("[1,").status, 400);
+  // The nonce is recorded in the batch's transaction: the same signed request again is 401,
+  // whether the batch was taken or refused whole.
+  const std::string other = json::array({ride("r3", "wm-user-1", 5)}).dump();
+  const auto headers = signed_headers(s.key, "POST", path, other);
+  EXPECT_EQ(send("POST", path, other, headers).status, 200);
+  const auto reused = send("POST", path, other, headers);
+  EXPECT_EQ(reused.status, 401);
+  EXPECT_EQ(json::parse(reused.body)["error"]["code"], "nonce_reused");
+  const auto bad_headers = signed_headers(s.key, "POST", path, "[1,");
+  EXPECT_EQ(send("POST", path, "[1,", bad_headers).status, 400);
+  EXPECT_EQ(send("POST", path, "[1,", bad_headers).status, 401);
+  EXPECT_EQ(ok(as(a_token_, "GET", "/v1/me"))["reductions"]["reduction_mg"], 980000 + 392000);
+}
+
+TEST_P(IngestRoutesTest, TheOperatorsPointsPolicyDecidesPointsAndMembersSeeIt) {
+  const json doc = json::parse(http::openapi_document());
+  // Without the points module wired, the view is unavailable rather than wrong.
+  EXPECT_EQ(as(a_token_, "GET", "/v1/me/points").status, 503);
+  ingest::PipelineOptions intake;
+  intake.points.mg_per_point = 44'000;  // Shenyang Metro style: about 44 g a point
+  intake.points.expiry_years = 1;
+  points::Points points(db_->store(), *ledger_, clock_, intake.points);
+  app_->intake = &intake;
+  app_->points = &points;
+  const CreatedSource s = create_source("Wuhan Metro", {"metro"});
+  ok(as(a_token_, "POST", "/v1/me/consents", json{{"code", code_for(s, "wm-user-1")}}.dump()), 201);
+  const std::string path = "/v1/sources/" + s.id + "/behaviours";
+  const std::string body = json::array({{{"external_id", "r1"},
+                                         {"user_ref", "wm-user-1"},
+                                         {"scenario", "metro"},
+                                         {"occurred_at", "2026-11-17T08:00:00+08:00"},
+                                         {"region", "CN-HB-WUH"},
+                                         {"inputs", {{"distance_km", 12.5}}}}})
+                               .dump();
+  const json answer = ok(send("POST", path, body, signed_headers(s.key, "POST", path, body)));
+  EXPECT_EQ(answer["results"][0]["reduction_mg"], 980000);
+  EXPECT_EQ(answer["results"][0]["points"], 22);
+  const json mine = ok(as(a_token_, "GET", "/v1/me/points"));
+  EXPECT_EQ(conform(doc,
+                    doc["paths"]["/v1/me/points"]["get"]["responses"]["200"]["content"]
+                       ["application/json"]["schema"],
+                    mine, "$"),
+            "");
+  EXPECT_EQ(mine["balance_points"], 22);
+  EXPECT_EQ(mine["earned_by_year"], json::array({{{"year", 2026}, {"points", 22}}}));
+  EXPECT_EQ(mine["expiry"]["enabled"], true);
+  EXPECT_EQ(mine["expiry"]["next"]["points"], 0);  // 2026's points last until the end of 2027
+  EXPECT_EQ(mine["policy"]["mg_per_point"], 44000);
+  EXPECT_EQ(as("", "GET", "/v1/me/points").status, 401);
+  app_->intake = nullptr;
+  app_->points = nullptr;
 }
 
 // Every answer of these routes, successes and refusals, conforms to the document's closed schemas

@@ -2,6 +2,8 @@
 // caps, review, and a randomised replay test of the crediting invariants.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
 #include <random>
 #include <set>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include "ingest/ingest_fixture.h"
 #include "ingest/pipeline.h"
 #include "ingest/sources.h"
+#include "ledger/verify.h"
 #include "members/members_fixture.h"
 #include "methodology/recompute.h"
 #include "support/test_catalog.h"
@@ -23,25 +26,16 @@ namespace {
 
 using nlohmann::json;
 
-class PipelineTest : public MembersFixture {
+class PipelineTest : public IngestFixture {
  protected:
   void SetUp() override {
-    MembersFixture::SetUp();
+    IngestFixture::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    migrate_ingest(db_->store());
-    if (HasFatalFailure()) return;
-    ASSERT_NE(testing::repository_catalog(), nullptr);
-    pool_ = std::make_unique<methodology::EvaluatorPool>(testing::repository_catalog());
-    sources_ = std::make_unique<ingest::Sources>(db_->store(), keys_, clock_);
-    consents_ = std::make_unique<ingest::Consents>(db_->store(), clock_);
-    pipeline_ = make_pipeline({});
+    pipeline_ = make_pipeline(ingest::PipelineOptions());
   }
   void TearDown() override {
     pipeline_.reset();
-    consents_.reset();
-    sources_.reset();
-    pool_.reset();
-    MembersFixture::TearDown();
+    IngestFixture::TearDown();
   }
 
   std::unique_ptr<ingest::Pipeline> make_pipeline(ingest::PipelineOptions o) {
@@ -74,22 +68,6 @@ class PipelineTest : public MembersFixture {
     return out ? *out : std::vector<ingest::RecordOutcome>{};
   }
 
-  std::int64_t balance(std::int64_t account_id) {
-    auto a = ledger_->lookup_account(account_id);
-    EXPECT_TRUE(a.has_value());
-    return a ? a->balance() : -1;
-  }
-
-  std::int64_t scalar(const std::string& sql) {
-    auto lease = db_->store().acquire();
-    auto rows = (*lease)->query(sql);
-    EXPECT_TRUE(rows.has_value());
-    return rows && !rows->empty() && !rows->is_null(0, 0) ? rows->i64(0, 0) : 0;
-  }
-
-  std::unique_ptr<methodology::EvaluatorPool> pool_;
-  std::unique_ptr<ingest::Sources> sources_;
-  std::unique_ptr<ingest::Consents> consents_;
   std::unique_ptr<ingest::Pipeline> pipeline_;
 };
 
@@ -228,7 +206,9 @@ TEST_P(PipelineTest, CapsLimitADayAndSayWhichCap) {
   EXPECT_EQ(capped, 2);
   EXPECT_EQ(balance(alice.co2e_account_id), 10 * 78400);
   // A daily points cap set by the operator.
-  pipeline_ = make_pipeline(ingest::PipelineOptions{.points_per_member_day_max = 1000});
+  ingest::PipelineOptions capped_points;
+  capped_points.points.day_max = 1000;
+  pipeline_ = make_pipeline(capped_points);
   const auto bob = must_register(std::nullopt, "bob@example.com");
   bind(metro, "u-bob", bob.id);
   auto points = send(metro, json::array({ride("b1", "u-bob", kMorning, 10),
@@ -239,6 +219,27 @@ TEST_P(PipelineTest, CapsLimitADayAndSayWhichCap) {
   EXPECT_EQ(points[1].points, 216);
   EXPECT_EQ(points[1].reduction_mg, 784000);  // the reduction is still the member's
   EXPECT_EQ(balance(bob.points_account_id), 1000);
+}
+
+TEST_P(PipelineTest, TheOperatorsPointsRateReplacesTheFormulaAndEarnedPointsAreRecorded) {
+  ingest::PipelineOptions shenyang_style;
+  shenyang_style.points.mg_per_point = 1000;                                       // 1 g = 1 point
+  shenyang_style.points.mg_per_point_by_methodology["tanpu-whcer-metro"] = 44000;  // ~44 g a point
+  pipeline_ = make_pipeline(shenyang_style);
+  const auto metro = source("Wuhan Metro", {"metro"});
+  const auto alice = must_register(std::nullopt, "alice@example.com");
+  bind(metro, "u-alice", alice.id);
+  auto out = send(metro, json::array({ride("r1", "u-alice", kMorning, 12.5),
+                                      ride("r2", "u-alice", "2026-11-17T18:00:00+08:00", 12.5)}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].reduction_mg, 980000);
+  EXPECT_EQ(out[0].points, 22);  // 980000 / 44000, rounded down
+  EXPECT_EQ(out[1].points, 22);
+  EXPECT_EQ(balance(alice.points_account_id), 44);
+  // Recorded for expiry under the local year of the credit (2026).
+  EXPECT_EQ(scalar("SELECT points FROM points_earned WHERE year = 2026 AND account_id = " +
+                   std::to_string(alice.points_account_id)),
+            44);
 }
 
 TEST_P(PipelineTest, EvidenceScenariosWaitForReview) {
@@ -296,7 +297,50 @@ TEST_P(PipelineTest, CreditedRecordsExportForRecompute) {
 // Random batches from three sources, replayed and overlapping, with malformed records and
 // concurrent senders: each record is credited at most once, the members' balances equal the
 // credited records, and no member's day exceeds a cap.
+// A store whose write jobs sometimes fail as retryable after (or before) doing all their work, as a
+// deadlock or a busy database would make them: the store rolls the job back and runs it again, so
+// a job must give the same result from what it reads, whatever it did the first time.
+class FlakyStore final : public store::Store {
+ public:
+  FlakyStore(store::Store& inner, unsigned seed) : inner_(inner), rng_(seed) {}
+  store::Dialect dialect() const override { return inner_.dialect(); }
+  Result<store::Lease> acquire() override { return inner_.acquire(); }
+  Result<void> write(store::WriteJob job) override {
+    // Only a job's first run may fail: the store retries a bounded number of times.
+    bool first_run = true;
+    return inner_.write([&](store::Connection& c) -> Result<void> {
+      const unsigned dice = first_run ? roll() : 2;
+      first_run = false;
+      if (dice == 0) return retry();  // before doing anything
+      auto r = job(c);
+      if (r && dice == 1) return retry();  // after doing everything
+      return r;
+    });
+  }
+  void close() override {}
+  void give_back(std::unique_ptr<store::Connection>) override {}
+  std::int64_t injected() const { return injected_.load(); }
+
+ private:
+  unsigned roll() {
+    std::lock_guard lock(mu_);
+    return static_cast<unsigned>(rng_() % 6);  // one in three runs fails
+  }
+  Result<void> retry() {
+    ++injected_;
+    return fail(ErrorKind::unavailable, std::string(store::kRetryable), "injected");
+  }
+  store::Store& inner_;
+  std::mutex mu_;
+  std::mt19937 rng_;
+  std::atomic<std::int64_t> injected_{0};
+};
+
 TEST_P(PipelineTest, RandomisedReplaysKeepTheCreditingInvariants) {
+  // Store faults: a third of the write jobs fail as retryable and run again.
+  FlakyStore flaky(db_->store(), 99);
+  pipeline_ = std::make_unique<ingest::Pipeline>(flaky, *ledger_, *members_, *pool_, clock_,
+                                                 ingest::PipelineOptions());
   std::vector<ingest::Source> sources{source("A", {"metro"}), source("B", {"metro"}),
                                       source("C", {"metro"})};
   std::vector<members::MemberView> people;
@@ -323,17 +367,29 @@ TEST_P(PipelineTest, RandomisedReplaysKeepTheCreditingInvariants) {
     }
     batches.emplace_back(s, std::move(batch));
   }
-  // Each batch sent twice, by two threads, in different orders.
+  // Each batch sent twice, by two threads, in different orders, while a member revokes a consent.
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t)
     threads.emplace_back([&, t] {
       for (std::size_t i = 0; i < batches.size(); ++i) {
         const auto& [s, batch] = batches[t == 0 ? i : batches.size() - 1 - i];
         auto out = pipeline_->ingest(sources[s], batch.dump());
-        EXPECT_TRUE(out.has_value());
+        EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().message);
+        if (t == 0 && i == batches.size() / 2) {
+          EXPECT_TRUE(consents_->revoke(people[0].id, sources[0].id).has_value());
+        }
       }
     });
   for (auto& th : threads) th.join();
+  EXPECT_GT(flaky.injected(), 0);
+  // The ledger's hash chain and balances survived the rolled-back runs.
+  {
+    auto lease = db_->store().acquire();
+    ASSERT_OK(lease);
+    auto report = ledger::verify(**lease);
+    ASSERT_OK(report);
+    EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+  }
   // At most once: one row per (source, external id), and one credit transfer per credited row.
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM (SELECT source_id, external_id FROM ingest_records "
                    "GROUP BY source_id, external_id HAVING COUNT(*) > 1) d"),
