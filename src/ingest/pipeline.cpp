@@ -150,11 +150,23 @@ std::string month_of(Day day) {
   return format_date(day).substr(0, 7);
 }
 
-Id128 transfer_id(const std::string& source_id, const std::string& external_id,
+// A behaviour credit's transfer id, in the UUIDv7 layout: the crediting batch's millisecond in the
+// top 48 bits, so the ledger's id index grows at its end instead of taking random keys (random
+// keys rewrite nearly every index page at each commit); the rest from a hash of what is credited,
+// so a job the store runs again produces the same ids. Crediting once is kept by ingest_records'
+// primary key in the same transaction, not by these ids.
+Id128 transfer_id(std::int64_t now_us, const std::string& source_id, const std::string& external_id,
                   std::string_view currency) {
   const auto digest =
       sha256("tanpu-ingest\n" + source_id + "\n" + external_id + "\n" + std::string(currency));
-  return Id128::from_bytes(std::span<const std::uint8_t>(digest.data(), 16));
+  std::uint64_t high = 0, low = 0;
+  for (std::size_t i = 0; i < 8; ++i) high = (high << 8) | digest[i];
+  for (std::size_t i = 8; i < 16; ++i) low = (low << 8) | digest[i];
+  const auto ms = static_cast<std::uint64_t>(now_us / 1000);
+  Id128 id;
+  id.hi = (ms << 16) | 0x7000ULL | (high & 0xFFFULL);
+  id.lo = (low & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+  return id;
 }
 
 }  // namespace
@@ -537,11 +549,11 @@ bool credits(const Item& it) {
   return it.store_row && (it.out.outcome == "credited" || it.out.outcome == "capped");
 }
 
-// Ledger credits of the credited records, and the points they earn recorded for expiry in
-// `earned_year` (the local year of the credit).
+// Ledger credits of the credited records at now_us, and the points they earn recorded for expiry
+// in the policy's local year of now_us.
 Result<void> post_credits(store::Connection& c, const Source& source, std::vector<Item>& items,
-                          ledger::Ledger& ledger, members::Members& members,
-                          std::int32_t earned_year) {
+                          ledger::Ledger& ledger, members::Members& members, std::int64_t now_us,
+                          const points::Policy& policy) {
   std::vector<std::int64_t> ids;
   for (const auto& it : items)
     if (credits(it)) ids.push_back(it.member_id);
@@ -563,7 +575,7 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
                          std::int64_t amount) {
       if (amount <= 0) return;
       ledger::Transfer t;
-      t.id = transfer_id(source.id, it.external_id, currency);
+      t.id = transfer_id(now_us, source.id, it.external_id, currency);
       t.debit_account_id = debit;
       t.credit_account_id = credit;
       t.amount = amount;
@@ -588,7 +600,7 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
   std::vector<points::Earned> by_account;
   by_account.reserve(earned.size());
   for (const auto& [account, points] : earned) by_account.push_back({account, points});
-  return points::Points::record_earned(c, earned_year, by_account);
+  return points::Points::record_earned(c, policy.year_of(now_us), by_account);
 }
 
 Result<void> write_records(store::Connection& c, const Source& source,
@@ -741,9 +753,7 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
   const std::map<UsageKey, Usage> before = *usage;
   apply_caps(w.items, *usage, options_);
   resolve_repeats(w.items);
-  if (auto r =
-          post_credits(c, w.source, w.items, ledger_, members_, options_.points.year_of(w.now_us));
-      !r)
+  if (auto r = post_credits(c, w.source, w.items, ledger_, members_, w.now_us, options_.points); !r)
     return r;
   if (auto r = write_records(c, w.source, w.items, w.catalog, w.now_us); !r) return r;
   if (auto r = write_usage(c, before, *usage); !r) return r;
@@ -994,8 +1004,7 @@ Result<RecordOutcome> Pipeline::review(const ReviewDecision& d) {
     const std::map<UsageKey, Usage> before = *usage;
     apply_caps(items, *usage, options_);
     TANPU_ASSERT(it.decided && it.store_row);  // duplicate, credited or capped
-    if (auto r = post_credits(c, source, items, ledger_, members_, options_.points.year_of(now_us));
-        !r)
+    if (auto r = post_credits(c, source, items, ledger_, members_, now_us, options_.points); !r)
       return r;
     const std::string prov = provenance(catalog, it).dump();
     if (auto r = write_review(c, d.source_id, it, prov, d, now_us); !r) return r;
