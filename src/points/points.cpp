@@ -4,6 +4,7 @@
 #include <array>
 
 #include "core/crypto.h"
+#include "store/sql_text.h"
 
 namespace tanpu::points {
 namespace {
@@ -67,8 +68,8 @@ Result<void> Points::record_earned(store::Connection& c, std::int32_t year,
   const std::size_t rows = values.size() / 3;
   for (std::size_t at = 0; at < rows; at += kRowsPerStatement) {
     const std::size_t n = std::min(kRowsPerStatement, rows - at);
-    std::string sql = "INSERT INTO points_earned (account_id, year, points) VALUES ";
-    for (std::size_t i = 0; i < n; ++i) sql += i == 0 ? "(?, ?, ?)" : ", (?, ?, ?)";
+    std::string sql = "INSERT INTO points_earned (account_id, year, points) VALUES " +
+                      store::placeholder_rows(n, 3);
     sql +=
         " ON CONFLICT (account_id, year) DO UPDATE SET points = points_earned.points + "
         "excluded.points";

@@ -14,6 +14,7 @@
 
 #include "http/app.h"
 #include "http/client.h"
+#include "http/loopback.h"
 #include "http/metrics.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -305,17 +306,10 @@ class ClaimsEndToEnd : public ClaimsRoutesTest {
   void SetUp() override {
     ClaimsRoutesTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    http::ServerOptions o;
-    o.port = 0;
-    o.worker_threads = 2;
-    server_ = std::make_unique<http::Server>(o, router_, metrics_);
-    ASSERT_OK(server_->start());
-    client_ = std::make_unique<http::Client>(http::ClientOptions{"127.0.0.1", server_->port()});
+    net_.start(router_, metrics_);
   }
   void TearDown() override {
-    client_.reset();
-    if (server_) server_->stop();
-    server_.reset();
+    net_.stop();
     ClaimsRoutesTest::TearDown();
   }
 
@@ -324,7 +318,7 @@ class ClaimsEndToEnd : public ClaimsRoutesTest {
   std::string header_only(const std::string& path, std::size_t length, const std::string& type) {
     boost::asio::io_context io;
     boost::asio::ip::tcp::socket socket(io);
-    socket.connect({boost::asio::ip::make_address("127.0.0.1"), server_->port()});
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), net_.server->port()});
     const std::string head = "POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
                              alice_token_ + "\r\nContent-Type: " + type +
                              "\r\nContent-Length: " + std::to_string(length) + "\r\n\r\n";
@@ -345,8 +339,7 @@ class ClaimsEndToEnd : public ClaimsRoutesTest {
     return answer.substr(9, 3) + " " + code;
   }
 
-  std::unique_ptr<http::Server> server_;
-  std::unique_ptr<http::Client> client_;
+  Loopback net_;
 };
 
 TEST_P(ClaimsEndToEnd, UploadsHaveTheirOwnBodyLimit) {
@@ -354,7 +347,7 @@ TEST_P(ClaimsEndToEnd, UploadsHaveTheirOwnBodyLimit) {
                            {"Content-Type", "image/jpeg"}};
   // Over the server's 4 MiB for JSON, within the 5 MiB of evidence.
   const std::string big = kJpeg + std::string(ingest::kEvidenceBytesMax - kJpeg.size(), 'x');
-  auto ok = client_->request("POST", "/v1/me/evidence", big, jpeg);
+  auto ok = net_.client->request("POST", "/v1/me/evidence", big, jpeg);
   ASSERT_OK(ok);
   EXPECT_EQ(ok->status, 201) << ok->body;
   // Larger bodies are refused from Content-Length, before a byte of them is read: the answer comes

@@ -18,6 +18,7 @@
 #include "core/time.h"
 #include "http/app.h"
 #include "http/client.h"
+#include "http/loopback.h"
 #include "http/metrics.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -915,17 +916,10 @@ class IngestEndToEnd : public IngestRoutesTest {
   void SetUp() override {
     IngestRoutesTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    http::ServerOptions o;
-    o.port = 0;
-    o.worker_threads = 2;
-    server_ = std::make_unique<http::Server>(o, router_, metrics_);
-    ASSERT_OK(server_->start());
-    client_ = std::make_unique<http::Client>(http::ClientOptions{"127.0.0.1", server_->port()});
+    net_.start(router_, metrics_);
   }
   void TearDown() override {
-    client_.reset();
-    if (server_) server_->stop();
-    server_.reset();
+    net_.stop();
     IngestRoutesTest::TearDown();
   }
 
@@ -945,13 +939,12 @@ class IngestEndToEnd : public IngestRoutesTest {
 
   http::ClientResponse wire(std::string_view method, std::string_view target, std::string_view body,
                             const http::Headers& headers) {
-    auto r = client_->request(method, target, body, headers);
+    auto r = net_.client->request(method, target, body, headers);
     EXPECT_TRUE(r.has_value());
     return r.value_or(http::ClientResponse{});
   }
 
-  std::unique_ptr<http::Server> server_;
-  std::unique_ptr<http::Client> client_;
+  Loopback net_;
 };
 
 TEST_P(IngestEndToEnd, SignedPingAndBindingSurviveTheWire) {
