@@ -1,11 +1,13 @@
 #include "http/json_input.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "core/limits.h"
+#include "core/time.h"
 
 namespace tanpu::http {
 namespace {
@@ -181,6 +183,28 @@ Result<std::optional<std::int64_t>> ObjectReader::opt_int64(std::string_view nam
   return std::optional<std::int64_t>{*number};
 }
 
+Result<std::optional<std::int64_t>> ObjectReader::opt_time(std::string_view name) {
+  constexpr std::size_t kTimeBytesMax = 64;
+  auto text = opt_string(name, kTimeBytesMax);
+  if (!text) return fail(std::move(text.error()));
+  if (!*text) return std::optional<std::int64_t>{};
+  const auto us = parse_iso8601(**text);
+  if (!us) {
+    return fail(ErrorKind::invalid, "invalid_time",
+                "expected an ISO-8601 time with its zone, e.g. 2026-12-01T00:00:00+08:00",
+                path(name));
+  }
+  return us;
+}
+
+Result<std::int64_t> ObjectReader::time(std::string_view name) {
+  auto t = opt_time(name);
+  if (!t) return fail(std::move(t.error()));
+  if (!*t)
+    return fail(ErrorKind::invalid, "missing_field", path(name) + " is required", path(name));
+  return **t;
+}
+
 Result<std::optional<bool>> ObjectReader::opt_boolean(std::string_view name) {
   if (!is_object_) return fail(not_an_object(prefix_));
   const json* value = find(name);
@@ -263,6 +287,35 @@ Result<std::size_t> read_limit(const Request& request) {
                 "limit must be between 1 and " + std::to_string(limits::page_size_max), "limit");
   }
   return limit;
+}
+
+std::optional<std::int64_t> parse_positive_id(std::string_view text) {
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || end != text.data() + text.size() || ec != std::errc() || id <= 0) {
+    return std::nullopt;
+  }
+  return id;
+}
+
+Result<std::string> idempotency_key(const Request& request) {
+  constexpr std::size_t kMaxBytes = 64;
+  const std::string_view key = request.header("idempotency-key");
+  if (key.empty()) {
+    return fail(ErrorKind::invalid, "idempotency_key_required",
+                "this request creates something and needs an Idempotency-Key header",
+                "Idempotency-Key");
+  }
+  const bool ok = key.size() <= kMaxBytes && std::ranges::all_of(key, [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-';
+                  });
+  if (!ok) {
+    return fail(ErrorKind::invalid, "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 64 characters of letters, digits and _ . : -",
+                "Idempotency-Key");
+  }
+  return std::string(key);
 }
 
 }  // namespace tanpu::http

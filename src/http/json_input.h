@@ -23,6 +23,15 @@ Result<nlohmann::json> parse_json(std::string_view body);
 // when absent. Errors (invalid, field limit): invalid_limit, limit_out_of_range.
 Result<std::size_t> read_limit(const Request& request);
 
+// A positive decimal id (path segments, cursors), or nullopt.
+std::optional<std::int64_t> parse_positive_id(std::string_view text);
+
+// The `Idempotency-Key` header of a POST that creates something: 1..64 characters of
+// [A-Za-z0-9_.:-]. The same key with the same body answers the first result again; with another
+// body it is a conflict (each module keeps its keys). Errors (invalid, field Idempotency-Key):
+// idempotency_key_required, invalid_idempotency_key.
+Result<std::string> idempotency_key(const Request& request);
+
 class ObjectReader {
  public:
   // prefix names this object in error fields ("transfers[2]"); empty for the top level.
@@ -38,6 +47,10 @@ class ObjectReader {
   // Optional fields: nullopt when absent (or null); a present field of the wrong type is an error.
   Result<std::optional<std::string>> opt_string(std::string_view name, std::size_t max_bytes);
   Result<std::optional<std::int64_t>> opt_int64(std::string_view name);
+  // An ISO-8601 time with its zone ("2026-12-01T00:00:00+08:00"), as UTC microseconds.
+  // Errors: those of string, and invalid_time.
+  Result<std::int64_t> time(std::string_view name);
+  Result<std::optional<std::int64_t>> opt_time(std::string_view name);
   Result<std::optional<bool>> opt_boolean(std::string_view name);
   Result<const nlohmann::json*> opt_array(std::string_view name, std::size_t max_items);
 

@@ -1,5 +1,7 @@
 #include "http/message.h"
 
+#include "core/time.h"
+
 #include <algorithm>
 #include <array>
 
@@ -135,6 +137,10 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_as_sp
     }
   }
   return out;
+}
+
+nlohmann::json optional_time(const std::optional<std::int64_t>& time_us) {
+  return time_us ? nlohmann::json(format_iso8601(*time_us)) : nlohmann::json(nullptr);
 }
 
 }  // namespace tanpu::http

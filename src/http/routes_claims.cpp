@@ -36,10 +36,6 @@ struct Intake {
   ingest::Claims claims;
 };
 
-json optional_time(const std::optional<std::int64_t>& us) {
-  return us ? json(format_iso8601(*us)) : json(nullptr);
-}
-
 json evidence_json(const ingest::Evidence& e) {
   return json{{"id", e.id},
               {"media_type", e.media_type},
@@ -206,11 +202,9 @@ Response decide(App& app, Request& request, bool approve) {
 
 // A positive decimal member id, or an error naming `field`.
 Result<std::int64_t> member_id_of(std::string_view text, const char* field) {
-  std::int64_t id = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (text.empty() || end != text.data() + text.size() || ec != std::errc() || id <= 0)
-    return fail(ErrorKind::not_found, "not_found", "no such member", field);
-  return id;
+  const auto id = parse_positive_id(text);
+  if (!id) return fail(ErrorKind::not_found, "not_found", "no such member", field);
+  return *id;
 }
 
 json reviewer_json(const members::MemberView& v) {

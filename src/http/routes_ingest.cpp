@@ -13,10 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-json optional_time(const std::optional<std::int64_t>& us) {
-  return us ? json(format_iso8601(*us)) : json(nullptr);
-}
-
 json source_json(const ingest::Source& s) {
   json keys = json::array();
   for (const auto& k : s.keys)

@@ -16,6 +16,7 @@
 #include "http/client.h"
 #include "http/loopback.h"
 #include "http/metrics.h"
+#include "http/route_call.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "ingest/claims.h"
@@ -71,43 +72,15 @@ class ClaimsRoutesTest : public MembersFixture {
 
   http::Response send(const std::string& token, std::string method, std::string path,
                       std::string body = {}, Headers headers = {}) {
-    http::Request request;
-    request.method = std::move(method);
-    request.path = std::move(path);
-    request.body = std::move(body);
-    request.headers = std::move(headers);
-    if (!token.empty()) request.headers.emplace_back("authorization", "Bearer " + token);
-    const auto q = request.path.find('?');
-    if (q != std::string::npos) {
-      const std::string query = request.path.substr(q + 1);
-      request.path.resize(q);
-      for (std::size_t at = 0; at < query.size();) {
-        auto amp = query.find('&', at);
-        if (amp == std::string::npos) amp = query.size();
-        const std::string pair = query.substr(at, amp - at);
-        const auto eq = pair.find('=');
-        request.query[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
-        at = amp + 1;
-      }
-    }
-    const http::Route* route = router_.match(request, nullptr);
-    EXPECT_NE(route, nullptr) << request.method << " " << request.path;
-    if (route == nullptr) return http::Response{500, "application/json", "{}", {}};
-    return route->handler(request);
+    return call_route(router_, token, std::move(method), std::move(path), std::move(body),
+                      std::move(headers));
   }
 
-  static std::string code_of(const http::Response& r) {
-    const json j = json::parse(r.body, nullptr, false);
-    return j.is_object() && j.contains("error") ? j["error"]["code"].get<std::string>() : "";
-  }
+  static std::string code_of(const http::Response& r) { return error_code(r); }
 
   // The answer conforms to the document's schema of the operation's status.
   void expect_schema(const http::Response& r, const std::string& path, const std::string& method) {
-    const json& op = doc_["paths"][path][method];
-    const std::string status = std::to_string(r.status);
-    ASSERT_TRUE(op["responses"].contains(status)) << path << " " << status << " " << r.body;
-    const json& schema = op["responses"][status]["content"]["application/json"]["schema"];
-    EXPECT_EQ(conform(doc_, schema, json::parse(r.body), "$"), "") << r.body;
+    expect_documented(doc_, r, path, method);
   }
 
   std::string upload(const std::string& token, const std::string& bytes,
