@@ -64,6 +64,16 @@ struct IngestBenchArgs {
 };
 int run_bench_ingest(const Config& config, const IngestBenchArgs& args);
 
+struct FlashSaleBenchArgs {
+  std::string store = "sqlite";  // sqlite | postgres (TANPU_DATABASE_URL)
+  std::int64_t units = 1'000;
+  std::int64_t buyers = 20'000;
+  int connections = 256;
+  int servers = 1;  // tanpu serve processes sharing the database (PostgreSQL only for > 1)
+  bool json = false;
+};
+int run_bench_flash_sale(const Config& config, const FlashSaleBenchArgs& args);
+
 struct PointsExpireArgs {
   std::string at;  // ISO-8601; default now
   bool dry_run = false;

@@ -178,6 +178,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{1'000'000}));
   bi.add_flag("--json", ib.json, "print only the JSON result");
 
+  FlashSaleBenchArgs fb;
+  Command& bench_flash = add_command(commands, *bench, "flash-sale",
+                                     "many buyers at once for few units: no oversell, throughput");
+  CLI::App& bf = *bench_flash.app;
+  bf.add_option("--store", fb.store, "sqlite | postgres")
+      ->check(CLI::IsMember({"sqlite", "postgres"}));
+  bf.add_option("--units", fb.units, "units on sale")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}));
+  bf.add_option("--buyers", fb.buyers, "buyers, each trying once")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}));
+  bf.add_option("--connections", fb.connections, "client connections")->check(CLI::Range(1, 1024));
+  bf.add_option("--servers", fb.servers, "tanpu serve processes")->check(CLI::Range(1, 8));
+  bf.add_flag("--json", fb.json, "print only the JSON result");
+
   auto* version = app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -204,6 +218,7 @@ int main(int argc, char** argv) {
   if (cmd == &bench_ledger) return run_bench_ledger(cmd->config, lb);
   if (cmd == &bench_quantify) return run_bench_quantify(cmd->config, qb);
   if (cmd == &bench_ingest) return run_bench_ingest(cmd->config, ib);
+  if (cmd == &bench_flash) return run_bench_flash_sale(cmd->config, fb);
   if (cmd == &simulate) {
     if (sa.password_stdin && !std::getline(std::cin, sa.operator_password)) return 2;
     return run_simulate(cmd->config, sa);

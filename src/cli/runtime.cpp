@@ -9,7 +9,8 @@ namespace tanpu::cli {
 std::vector<store::Migration> all_migrations() {
   std::vector<store::Migration> all;
   for (auto part :
-       {ledger::migrations(), members::migrations(), points::migrations(), ingest::migrations()}) {
+       {ledger::migrations(), members::migrations(), points::migrations(), ingest::migrations(),
+        market::migrations(), market::lottery_migrations(), market::donation_migrations()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   return all;
@@ -84,6 +85,15 @@ Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
   rt->consents = std::make_unique<ingest::Consents>(*rt->store, rt->clock);
   rt->points =
       std::make_unique<points::Points>(*rt->store, *rt->ledger, rt->clock, rt->intake.points);
+  market::Options market_options;
+  market_options.utc_offset_minutes = rt->intake.points.utc_offset_minutes;
+  rt->market = std::make_unique<market::Market>(*rt->store, *rt->ledger, *rt->members, rt->clock,
+                                                market_options);
+  rt->lotteries = std::make_unique<market::Lotteries>(
+      *rt->store, *rt->ledger, *rt->members, rt->clock,
+      market::LotteryOptions{rt->intake.points.utc_offset_minutes});
+  rt->donations =
+      std::make_unique<market::Donations>(*rt->store, *rt->ledger, *rt->members, rt->clock);
   return rt;
 }
 

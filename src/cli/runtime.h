@@ -11,6 +11,9 @@
 #include "ingest/pipeline.h"
 #include "ingest/sources.h"
 #include "ledger/ledger.h"
+#include "market/donations.h"
+#include "market/lottery.h"
+#include "market/market.h"
 #include "members/members.h"
 #include "methodology/catalog.h"
 #include "methodology/evaluator.h"
@@ -36,6 +39,9 @@ struct Runtime {
   std::unique_ptr<ingest::Sources> sources;
   std::unique_ptr<ingest::Consents> consents;
   std::unique_ptr<points::Points> points;
+  std::unique_ptr<market::Market> market;
+  std::unique_ptr<market::Lotteries> lotteries;
+  std::unique_ptr<market::Donations> donations;
   ingest::PipelineOptions intake;  // the points policy included
 };
 

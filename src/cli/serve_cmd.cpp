@@ -17,9 +17,10 @@ namespace {
 constexpr std::int64_t kCompactEveryS = 60;
 constexpr std::int64_t kPointsExpiryEveryS = 3600;
 
-// Background duties of a server: expiring timed-out pending transfers, folding hot-account
-// deltas, purging old nonces and expiring points once per cutoff year. Every server may run them;
-// all are safe under concurrency (derived ids, DELETE…RETURNING, ON CONFLICT).
+// Background duties of a server: expiring orders whose vouchers ran out and timed-out pending
+// transfers, folding hot-account deltas, purging old nonces and expiring points once per cutoff
+// year. Every server may run them; all are safe under concurrency (derived ids, DELETE…RETURNING,
+// ON CONFLICT, conditional status updates).
 class Scheduler {
  public:
   Scheduler(Runtime& rt, std::int64_t expiry_interval_s)
@@ -52,6 +53,11 @@ class Scheduler {
     std::unique_lock lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::seconds(interval_s_), [&] { return stop_; })) {
       lock.unlock();
+      if (auto n = rt_.market->expire_orders(rt_.clock.now_us()); !n) {
+        log::warn("order_expiry_failed", {{"error", n.error().message}});
+      } else if (*n > 0) {
+        log::info("orders_expired", {{"count", *n}});
+      }
       if (auto n = rt_.ledger->expire_pending(rt_.clock.now_us()); !n) {
         log::warn("expire_pending_failed", {{"error", n.error().message}});
       } else if (*n > 0) {
@@ -106,6 +112,9 @@ int run_serve(const Config& config) {
                 *(*rt)->sources, *(*rt)->consents, metrics,         (*rt)->clock};
   app.intake = &(*rt)->intake;
   app.points = (*rt)->points.get();
+  app.market = (*rt)->market.get();
+  app.lotteries = (*rt)->lotteries.get();
+  app.donations = (*rt)->donations.get();
   http::Router router;
   http::add_all_routes(router, app);
   http::ServerOptions options;

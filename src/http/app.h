@@ -26,6 +26,11 @@ struct PipelineOptions;
 namespace tanpu::points {
 class Points;
 }
+namespace tanpu::market {
+class Market;
+class Lotteries;
+class Donations;
+}  // namespace tanpu::market
 
 namespace tanpu::http {
 
@@ -43,6 +48,9 @@ struct App {
   // Optional parts (trailing, so tests that need none of them leave them out):
   const ingest::PipelineOptions* intake = nullptr;  // the operator's intake and points policy
   points::Points* points = nullptr;                 // GET /v1/me/points answers 503 without it
+  market::Market* market = nullptr;        // merchants, offers, orders, vouchers, settlement
+  market::Lotteries* lotteries = nullptr;  // lotteries and lucky bags
+  market::Donations* donations = nullptr;  // charity projects and donations
 };
 
 // One routes file per module; each adds its routes to the router.
@@ -53,6 +61,9 @@ void add_methodology_routes(Router& router, App& app);  // /v1/methodologies…,
 void add_ingest_routes(Router& router, App& app);       // /v1/sources…, /v1/me/consents…
 void add_claims_routes(Router& router, App& app);  // /v1/me/evidence, /v1/me/claims, /v1/reviews…
 void add_points_routes(Router& router, App& app);  // /v1/me/points
+void add_market_routes(Router& router, App& app);  // /v1/merchants…, /v1/offers…, /v1/me/orders…
+void add_lottery_routes(Router& router, App& app);   // /v1/lotteries…
+void add_donation_routes(Router& router, App& app);  // /v1/charity-projects…, /v1/me/donations…
 
 // All of the above.
 void add_all_routes(Router& router, App& app);

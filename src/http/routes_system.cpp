@@ -53,6 +53,9 @@ void add_all_routes(Router& router, App& app) {
   add_ingest_routes(router, app);
   add_claims_routes(router, app);
   add_points_routes(router, app);
+  add_market_routes(router, app);
+  add_lottery_routes(router, app);
+  add_donation_routes(router, app);
 }
 
 }  // namespace tanpu::http

@@ -1,0 +1,634 @@
+// Orders and vouchers: place (hold + one unit + voucher, one transaction), cancel, write off,
+// expire. docs/market.md describes the flows and the stock buckets that keep a flash sale from
+// overselling without making every buyer wait on one row.
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <random>
+
+#include "core/crypto.h"
+#include "core/limits.h"
+#include "market/internal.h"
+#include "market/market.h"
+
+namespace tanpu::market {
+
+using detail::conflict;
+
+namespace {
+
+constexpr std::string_view kQrPrefix = "tanpu:v1:";
+constexpr std::string_view kCodeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford
+constexpr std::size_t kCodeChars = 12;                                          // 60 bits
+constexpr std::int64_t kDayUs = 86'400'000'000;
+
+constexpr std::string_view kOrderColumns =
+    "o.id, o.member_id, o.offer_id, o.merchant_id, f.title, o.price_points, o.status, o.hold_id, "
+    "o.voucher_code, o.voucher_secret, o.delivery_address, o.created_at_us, o.expires_at_us, "
+    "o.redeemed_at_us, o.redeemed_store_id, o.closed_at_us, o.request_hash, o.bucket, o.order_day";
+
+std::string order_select(std::string_view where) {
+  return "SELECT " + std::string(kOrderColumns) +
+         " FROM market_orders o JOIN market_offers f ON f.id = o.offer_id WHERE " +
+         std::string(where);
+}
+
+OrderStatus parse_status(std::string_view s) {
+  if (s == "redeemed") return OrderStatus::redeemed;
+  if (s == "cancelled") return OrderStatus::cancelled;
+  if (s == "expired") return OrderStatus::expired;
+  return OrderStatus::held;
+}
+
+std::optional<std::int64_t> opt_i64(const store::Rows& rows, std::size_t i, std::size_t col) {
+  if (rows.is_null(i, col)) return std::nullopt;
+  return rows.i64(i, col);
+}
+
+// What an order row holds beyond the Order the API shows.
+struct OrderRow {
+  Order order;
+  std::vector<std::uint8_t> secret;
+  std::vector<std::uint8_t> request_hash;
+  std::int64_t bucket = 0;
+  std::int64_t order_day = 0;
+};
+
+OrderRow order_from_row(const store::Rows& rows, std::size_t i) {
+  OrderRow r;
+  Order& o = r.order;
+  o.id = rows.i64(i, 0);
+  o.member_id = rows.i64(i, 1);
+  o.offer_id = rows.i64(i, 2);
+  o.merchant_id = rows.i64(i, 3);
+  o.offer_title = rows.text(i, 4);
+  o.price_points = rows.i64(i, 5);
+  o.status = parse_status(rows.text(i, 6));
+  o.hold_id = Id128::from_bytes(rows.blob(i, 7));
+  o.voucher_code = rows.text(i, 8);
+  const auto secret = rows.blob(i, 9);
+  r.secret.assign(secret.begin(), secret.end());
+  o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(secret);
+  if (!rows.is_null(i, 10)) o.delivery_address = std::string(rows.text(i, 10));
+  o.created_at_us = rows.i64(i, 11);
+  o.expires_at_us = rows.i64(i, 12);
+  o.redeemed_at_us = opt_i64(rows, i, 13);
+  o.redeemed_store_id = opt_i64(rows, i, 14);
+  o.closed_at_us = opt_i64(rows, i, 15);
+  const auto hash = rows.blob(i, 16);
+  r.request_hash.assign(hash.begin(), hash.end());
+  r.bucket = rows.i64(i, 17);
+  r.order_day = rows.i64(i, 18);
+  return r;
+}
+
+Result<std::optional<OrderRow>> find_order(store::Connection& c, std::string_view where,
+                                           std::initializer_list<store::Param> params) {
+  auto rows = c.query(order_select(where), params);
+  if (!rows) return fail(rows.error());
+  if (rows->empty()) return std::optional<OrderRow>{};
+  return std::optional<OrderRow>(order_from_row(*rows, 0));
+}
+
+std::string new_voucher_code() {
+  std::array<std::uint8_t, 8> bytes{};
+  random_bytes(bytes);
+  std::uint64_t bits = 0;
+  for (auto b : bytes) bits = (bits << 8U) | b;
+  std::string code(kCodeChars, '0');
+  for (auto& ch : code) {
+    ch = kCodeAlphabet[bits & 31U];
+    bits >>= 5U;
+  }
+  return code;
+}
+
+// A typed code: upper case; spaces and hyphens dropped; Crockford's look-alikes folded.
+std::string normalise_code(std::string_view code) {
+  std::string out;
+  for (char ch : code) {
+    if (ch == ' ' || ch == '-') continue;
+    if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+    if (ch == 'O') ch = '0';
+    if (ch == 'I' || ch == 'L') ch = '1';
+    out += ch;
+    if (out.size() > kCodeChars) break;
+  }
+  return out;
+}
+
+Sha256Digest request_hash(const OrderInput& in) {
+  return sha256("offer=" + std::to_string(in.offer_id) +
+                "\ndelivery=" + (in.delivery_address ? "1:" + *in.delivery_address : "0:"));
+}
+
+Result<void> check_delivery(const Offer& offer, const std::optional<std::string>& address) {
+  if (offer.fulfilment == Fulfilment::evoucher) {
+    if (address) {
+      return fail(ErrorKind::invalid, "delivery_address_not_applicable",
+                  "this offer is an e-voucher: there is nothing to deliver", "delivery_address");
+    }
+    return {};
+  }
+  if (!address) {
+    return fail(ErrorKind::invalid, "delivery_address_required",
+                "this offer is a physical good: give a delivery address", "delivery_address");
+  }
+  if (address->size() < 5 || address->size() > 300 || std::ranges::any_of(*address, [](char ch) {
+        return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+      })) {
+    return fail(ErrorKind::invalid, "invalid_delivery_address",
+                "delivery_address must be 5 to 300 bytes without control characters",
+                "delivery_address");
+  }
+  return {};
+}
+
+// Counts one more order of the member against a limit row; false when the limit is reached.
+Result<bool> count_order(store::Connection& c, std::int64_t offer_id, std::int64_t member_id,
+                         std::int64_t day, std::int64_t max) {
+  auto n = c.exec(
+      "INSERT INTO market_member_counts (offer_id, member_id, day, orders) VALUES (?, ?, ?, 1) "
+      "ON CONFLICT (offer_id, member_id, day) DO UPDATE SET orders = market_member_counts.orders "
+      "+ 1 WHERE market_member_counts.orders < ?",
+      {offer_id, member_id, day, max});
+  if (!n) return fail(n.error());
+  return *n == 1;
+}
+
+// Gives an order's unit and limits back (cancel, expiry). Lock order as place_order's: the
+// member's limit rows, then the stock bucket.
+Result<void> give_back(store::Connection& c, const OrderRow& row) {
+  for (const std::int64_t day : {row.order_day, std::int64_t{0}}) {
+    auto n = c.exec(
+        "UPDATE market_member_counts SET orders = orders - 1 WHERE offer_id = ? AND member_id = ? "
+        "AND day = ? AND orders > 0",
+        {row.order.offer_id, row.order.member_id, day});
+    if (!n) return fail(n.error());
+  }
+  auto n =
+      c.exec("UPDATE market_stock SET remaining = remaining + 1 WHERE offer_id = ? AND bucket = ?",
+             {row.order.offer_id, row.bucket});
+  if (!n) return fail(n.error());
+  return {};
+}
+
+// Takes one unit from a bucket that has one. PostgreSQL: a bucket no other transaction holds
+// (SKIP LOCKED), starting at the writer thread's own, so concurrent buyers spread over the buckets
+// and never queue behind one row while their group holds the ledger's chain head; if every bucket
+// with stock is held, the job is retried alone (kRetryable), and then (may_wait) waits for a
+// bucket's lock, holding nothing else. nullopt when every bucket is empty.
+Result<std::optional<std::int64_t>> take_unit(store::Connection& c, std::int64_t offer_id,
+                                              bool may_wait) {
+  // Each writer thread starts at a bucket of its own, so the jobs of one group transaction keep
+  // taking from the bucket it already holds instead of locking one bucket after another (which
+  // would leave the other writers' transactions nothing to skip to).
+  thread_local const auto start = static_cast<std::int64_t>(std::random_device{}() % 16U);
+  const bool pg = c.dialect() == store::Dialect::postgres;
+  const std::string pick =
+      "SELECT bucket FROM market_stock WHERE offer_id = ? AND remaining > 0 ORDER BY CASE WHEN "
+      "bucket >= ? THEN 0 ELSE 1 END, bucket LIMIT 1";
+  auto rows = c.query(pg ? pick + (may_wait ? " FOR UPDATE" : " FOR UPDATE SKIP LOCKED") : pick,
+                      {offer_id, start});
+  if (!rows) return fail(rows.error());
+  if (rows->empty() && pg && !may_wait) {
+    auto left = c.query("SELECT 1 FROM market_stock WHERE offer_id = ? AND remaining > 0 LIMIT 1",
+                        {offer_id});
+    if (!left) return fail(left.error());
+    if (!left->empty()) {
+      return fail(ErrorKind::unavailable, std::string(store::kRetryable),
+                  "every stock bucket is being taken from; try again");
+    }
+  }
+  if (rows->empty()) return std::optional<std::int64_t>{};
+  const std::int64_t bucket = rows->i64(0, 0);
+  auto n = c.exec(
+      "UPDATE market_stock SET remaining = remaining - 1 WHERE offer_id = ? AND bucket = ? AND "
+      "remaining > 0",
+      {offer_id, bucket});
+  if (!n) return fail(n.error());
+  if (*n != 1) {  // the row is locked by this transaction (or SQLite's one writer): cannot happen
+    return fail(ErrorKind::internal, "stock_race", "a locked stock bucket changed");
+  }
+  return std::optional<std::int64_t>(bucket);
+}
+
+Error ledger_refusal(ledger::TransferStatus s) {
+  if (s == ledger::TransferStatus::exceeds_credits) {
+    return Error{ErrorKind::conflict,
+                 "insufficient_points",
+                 "the points account does not hold enough available points",
+                 {}};
+  }
+  return Error{ErrorKind::internal,
+               "ledger_refused",
+               "the ledger refused the transfer: " + std::string(ledger::to_string(s)),
+               {}};
+}
+
+}  // namespace
+
+Result<Order> Market::place_order(const OrderInput& input) {
+  const std::int64_t now = clock_.now_us();
+  const Sha256Digest hash = request_hash(input);
+  auto replay = [&](const OrderRow& row) -> Result<Order> {
+    if (!constant_time_equal(row.request_hash, hash)) {
+      return conflict("idempotency_conflict",
+                      "this Idempotency-Key was used for another order request");
+    }
+    Order o = row.order;
+    o.replayed = true;
+    return o;
+  };
+  Offer offer;
+  {
+    auto lease = store_.acquire();
+    if (!lease) return fail(lease.error());
+    // One round trip: the offer with its stock, and the order this key placed before, if any.
+    static const std::string sql =
+        "SELECT " + std::string(detail::kOfferColumns) +
+        ", (SELECT x.id FROM market_orders x WHERE x.member_id = ? AND x.idempotency_key = ?)"
+        " FROM market_offers o JOIN market_merchants m ON m.id = o.merchant_id"
+        " LEFT JOIN market_stores s ON s.id = o.store_id WHERE o.id = ?";
+    auto rows = (*lease)->query(sql, {input.member_id, input.idempotency_key, input.offer_id});
+    if (!rows) return fail(rows.error());
+    const bool placed_before = !rows->empty() && !rows->is_null(0, rows->columns() - 1);
+    if (rows->empty() || placed_before) {
+      // A key is the member's across offers: replayed against another offer, it is a conflict.
+      auto existing = find_order(**lease, "o.member_id = ? AND o.idempotency_key = ?",
+                                 {input.member_id, input.idempotency_key});
+      if (!existing) return fail(existing.error());
+      if (*existing) return replay(**existing);
+      return fail(ErrorKind::not_found, "offer_not_found", "no such offer");
+    }
+    offer = detail::offer_from_row(*rows, 0);
+  }
+  // Checks that need no lock; the stock, the limits and the points are checked again under lock.
+  if (offer.withdrawn) return conflict("offer_withdrawn", "the offer has been withdrawn");
+  if (now < offer.sale_starts_us) return conflict("sale_not_started", "the sale has not started");
+  if (now >= offer.sale_ends_us) return conflict("sale_ended", "the sale has ended");
+  if (auto r = check_delivery(offer, input.delivery_address); !r) return fail(r.error());
+  if (offer.eligible_org_id || offer.eligible_region) {
+    Result<bool> ok = false;
+    if (options_.eligibility) {
+      ok = options_.eligibility(input.member_id, offer.eligible_org_id, offer.eligible_region);
+    }
+    if (!ok) return fail(ok.error());
+    if (!*ok) {
+      return fail(ErrorKind::forbidden, "not_eligible",
+                  "the offer is limited to members of another organisation or region");
+    }
+  }
+  if (offer.remaining <= 0) return conflict("sold_out", "the offer is sold out");
+
+  const std::int64_t day = local_day(now, options_.utc_offset_minutes);
+  std::optional<OrderRow> placed;
+  int runs = 0;
+  auto job = [&](store::Connection& c) -> Result<void> {
+    placed.reset();
+    ++runs;  // a job run again runs alone (Store::write), holding no other order's locks
+    auto current = c.query(
+        "SELECT o.withdrawn, m.account_id FROM market_offers o JOIN market_merchants m ON m.id = "
+        "o.merchant_id WHERE o.id = ?",
+        {offer.id});
+    if (!current) return fail(current.error());
+    if (current->i64(0, 0) != 0) {
+      return conflict("offer_withdrawn", "the offer has been withdrawn");
+    }
+    const std::int64_t merchant_account = current->i64(0, 1);
+    if (offer.per_member_day_max > 0) {
+      auto ok = count_order(c, offer.id, input.member_id, day, offer.per_member_day_max);
+      if (!ok) return fail(ok.error());
+      if (!*ok) {
+        return conflict("day_limit_reached", "you have ordered this offer " +
+                                                 std::to_string(offer.per_member_day_max) +
+                                                 " times today, its daily limit");
+      }
+    }
+    if (offer.per_member_total_max > 0) {
+      auto ok = count_order(c, offer.id, input.member_id, 0, offer.per_member_total_max);
+      if (!ok) return fail(ok.error());
+      if (!*ok) {
+        return conflict("total_limit_reached", "you have ordered this offer " +
+                                                   std::to_string(offer.per_member_total_max) +
+                                                   " times, its limit");
+      }
+    }
+    auto bucket = take_unit(c, offer.id, runs > 1);
+    if (!bucket) return fail(bucket.error());
+    if (!*bucket) return conflict("sold_out", "the offer is sold out");
+    const std::array member_ids{input.member_id};
+    auto accounts = members_.ledger_accounts(c, member_ids);
+    if (!accounts) return fail(accounts.error());
+    const auto acct = accounts->find(input.member_id);
+    if (acct == accounts->end()) {
+      return fail(ErrorKind::not_found, "member_not_found", "no such member");
+    }
+
+    OrderRow row;
+    row.secret.resize(16);
+    random_bytes(row.secret);
+    row.request_hash.assign(hash.begin(), hash.end());
+    row.bucket = **bucket;
+    row.order_day = day;
+    Order& o = row.order;
+    o.member_id = input.member_id;
+    o.offer_id = offer.id;
+    o.merchant_id = offer.merchant_id;
+    o.offer_title = offer.title;
+    o.price_points = offer.price_points;
+    o.hold_id = new_time_ordered_id();
+    o.voucher_code = new_voucher_code();
+    o.delivery_address = input.delivery_address;
+    o.created_at_us = now;
+    o.expires_at_us = now + offer.voucher_valid_days * kDayUs;
+    const auto hold = o.hold_id.to_bytes();
+    const std::optional<std::string_view> address =
+        input.delivery_address ? std::optional<std::string_view>(*input.delivery_address)
+                               : std::nullopt;
+    auto id = c.query(
+        "INSERT INTO market_orders (member_id, offer_id, merchant_id, idempotency_key, "
+        "request_hash, price_points, bucket, order_day, hold_id, status, voucher_code, "
+        "voucher_secret, delivery_address, created_at_us, expires_at_us) VALUES (?, ?, ?, ?, ?, "
+        "?, ?, ?, ?, 'held', ?, ?, ?, ?, ?) RETURNING id",
+        {o.member_id, o.offer_id, o.merchant_id, input.idempotency_key,
+         std::span<const std::uint8_t>(row.request_hash), o.price_points, row.bucket, day,
+         std::span<const std::uint8_t>(hold), std::string_view(o.voucher_code),
+         std::span<const std::uint8_t>(row.secret),
+         address ? store::Param(*address) : store::Param(nullptr), o.created_at_us,
+         o.expires_at_us});
+    if (!id) return fail(id.error());
+    o.id = id->i64(0, 0);
+    o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(row.secret);
+
+    // The hold: pending until written off (posted to the merchant) or cancelled/expired (voided).
+    // Its ledger timeout is a day after the voucher's, so the market's own expiry voids it first.
+    ledger::Transfer t;
+    t.id = o.hold_id;
+    t.debit_account_id = acct->second.points_account_id;
+    t.credit_account_id = merchant_account;
+    t.amount = o.price_points;
+    t.timeout_s = (offer.voucher_valid_days + 1) * 86'400;
+    t.code = ledger::codes::market_order;
+    t.flags = ledger::transfer_flags::pending;
+    t.reference = "order:" + std::to_string(o.id);
+    auto applied = ledger_.create_transfers(c, std::span(&t, 1));
+    if (!applied) return fail(applied.error());
+    if (applied->statuses[0] != ledger::TransferStatus::ok) {
+      return fail(ledger_refusal(applied->statuses[0]));
+    }
+    placed = std::move(row);
+    return {};
+  };
+  for (int attempt = 0;; ++attempt) {
+    auto r = transact(job);
+    if (r) break;
+    if (r.error().code != store::kUniqueViolation || attempt >= 3) return fail(r.error());
+    // The same key raced in from a concurrent request (or, once in 2^60, a voucher code clashed).
+    auto lease = store_.acquire();
+    if (!lease) return fail(lease.error());
+    auto existing = find_order(**lease, "o.member_id = ? AND o.idempotency_key = ?",
+                               {input.member_id, input.idempotency_key});
+    if (!existing) return fail(existing.error());
+    if (*existing) return replay(**existing);
+  }
+  return placed->order;
+}
+
+Result<Order> Market::member_order(std::int64_t member_id, std::int64_t order_id) {
+  auto lease = store_.acquire();
+  if (!lease) return fail(lease.error());
+  auto row = find_order(**lease, "o.id = ? AND o.member_id = ?", {order_id, member_id});
+  if (!row) return fail(row.error());
+  if (!*row) return fail(ErrorKind::not_found, "order_not_found", "no such order");
+  return (*row)->order;
+}
+
+namespace {
+
+Result<OrderPage> order_page(store::Store& store, std::string where,
+                             std::vector<store::Param> params, std::size_t limit,
+                             std::optional<std::int64_t> before_id) {
+  if (before_id) {
+    where += " AND o.id < ?";
+    params.emplace_back(*before_id);
+  }
+  params.emplace_back(static_cast<std::int64_t>(limit + 1));
+  auto lease = store.acquire();
+  if (!lease) return fail(lease.error());
+  auto rows = (*lease)->query(order_select(where + " ORDER BY o.id DESC LIMIT ?"), params);
+  if (!rows) return fail(rows.error());
+  OrderPage page;
+  for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
+    page.orders.push_back(order_from_row(*rows, i).order);
+  }
+  if (rows->size() > limit) page.next_before_id = page.orders.back().id;
+  return page;
+}
+
+}  // namespace
+
+Result<OrderPage> Market::member_orders(std::int64_t member_id, std::size_t limit,
+                                        std::optional<std::int64_t> before_id) {
+  return order_page(store_, "o.member_id = ?", {member_id}, limit, before_id);
+}
+
+Result<OrderPage> Market::merchant_orders(std::int64_t merchant_id,
+                                          std::optional<OrderStatus> status, std::size_t limit,
+                                          std::optional<std::int64_t> before_id) {
+  std::vector<store::Param> params{merchant_id};
+  std::string where = "o.merchant_id = ?";
+  if (status) {
+    where += " AND o.status = ?";
+    params.emplace_back(to_string(*status));
+  }
+  return order_page(store_, std::move(where), std::move(params), limit, before_id);
+}
+
+namespace {
+
+// Closes a held order in c: status, the unit and limits back, the hold voided. A hold the ledger
+// voided already (its timeout passed) counts as voided.
+Result<void> close_held(store::Connection& c, ledger::Ledger& ledger, const OrderRow& row,
+                        std::string_view status, std::int64_t now) {
+  auto n = c.exec(
+      "UPDATE market_orders SET status = ?, closed_at_us = ? WHERE id = ? AND status = 'held'",
+      {status, now, row.order.id});
+  if (!n) return fail(n.error());
+  if (*n != 1)
+    return fail(ErrorKind::conflict, std::string(store::kRetryable), "the order changed meanwhile");
+  if (auto r = give_back(c, row); !r) return r;
+  ledger::Transfer t;
+  t.id = new_time_ordered_id();
+  t.pending_id = row.order.hold_id;
+  t.code = ledger::codes::market_order;
+  t.flags = ledger::transfer_flags::void_pending;
+  t.reference = "order:" + std::to_string(row.order.id);
+  auto applied = ledger.create_transfers(c, std::span(&t, 1));
+  if (!applied) return fail(applied.error());
+  const auto s = applied->statuses[0];
+  if (s != ledger::TransferStatus::ok && s != ledger::TransferStatus::pending_expired &&
+      s != ledger::TransferStatus::pending_already_voided) {
+    return fail(ledger_refusal(s));
+  }
+  return {};
+}
+
+Error closed_error(OrderStatus status, std::string_view noun) {
+  const std::string n(noun);
+  switch (status) {
+    case OrderStatus::redeemed:
+      return Error{ErrorKind::conflict, n + "_redeemed", "the voucher has been written off", {}};
+    case OrderStatus::cancelled:
+      return Error{ErrorKind::conflict, n + "_cancelled", "the order was cancelled", {}};
+    case OrderStatus::expired:
+    case OrderStatus::held:
+      break;
+  }
+  return Error{ErrorKind::conflict, n + "_expired", "the voucher has expired", {}};
+}
+
+}  // namespace
+
+Result<Order> Market::cancel_order(std::int64_t member_id, std::int64_t order_id) {
+  const std::int64_t now = clock_.now_us();
+  std::optional<Order> out;
+  auto r = transact([&](store::Connection& c) -> Result<void> {
+    auto row = find_order(c, "o.id = ? AND o.member_id = ?", {order_id, member_id});
+    if (!row) return fail(row.error());
+    if (!*row) return fail(ErrorKind::not_found, "order_not_found", "no such order");
+    OrderRow& o = **row;
+    if (o.order.status != OrderStatus::held || now >= o.order.expires_at_us) {
+      return fail(closed_error(o.order.status, "order"));
+    }
+    if (auto closed = close_held(c, ledger_, o, "cancelled", now); !closed) return closed;
+    o.order.status = OrderStatus::cancelled;
+    o.order.closed_at_us = now;
+    out = o.order;
+    return {};
+  });
+  if (!r) return fail(r.error());
+  return *out;
+}
+
+Result<Order> Market::redeem(std::int64_t merchant_id, std::string_view code,
+                             std::optional<std::int64_t> store_id) {
+  const std::int64_t now = clock_.now_us();
+  const Error not_found{ErrorKind::not_found, "voucher_not_found", "no voucher has this code",
+                        "code"};
+  if (code.size() > 200) return fail(not_found);
+  // The QR payload names the order and carries its secret; the short code is looked up.
+  std::optional<std::int64_t> qr_order;
+  std::vector<std::uint8_t> qr_secret;
+  std::string short_code;
+  if (code.starts_with(kQrPrefix)) {
+    const std::string_view rest = code.substr(kQrPrefix.size());
+    const auto colon = rest.find(':');
+    std::int64_t id = 0;
+    const auto [end, ec] =
+        std::from_chars(rest.data(), rest.data() + std::min(colon, rest.size()), id);
+    auto secret = colon == std::string_view::npos ? Result<std::vector<std::uint8_t>>{}
+                                                  : from_hex(rest.substr(colon + 1));
+    if (ec != std::errc{} || colon == std::string_view::npos || end != rest.data() + colon ||
+        !secret || secret->size() != 16) {
+      return fail(not_found);
+    }
+    qr_order = id;
+    qr_secret = std::move(*secret);
+  } else {
+    short_code = normalise_code(code);
+    if (short_code.size() != kCodeChars) return fail(not_found);
+  }
+  if (store_id) {
+    auto merchant = get_merchant(merchant_id);
+    if (!merchant) return fail(merchant.error());
+    if (std::ranges::none_of(merchant->stores,
+                             [&](const StoreView& s) { return s.id == *store_id; })) {
+      return fail(ErrorKind::invalid, "store_not_found", "the merchant has no such store",
+                  "store_id");
+    }
+  }
+  std::optional<Order> out;
+  auto r = transact([&](store::Connection& c) -> Result<void> {
+    auto row = qr_order ? find_order(c, "o.id = ?", {*qr_order})
+                        : find_order(c, "o.voucher_code = ?", {std::string_view(short_code)});
+    if (!row) return fail(row.error());
+    if (!*row || (qr_order && !constant_time_equal((*row)->secret, qr_secret))) {
+      return fail(not_found);
+    }
+    OrderRow& o = **row;
+    if (o.order.merchant_id != merchant_id) {
+      return fail(ErrorKind::forbidden, "voucher_of_another_merchant",
+                  "this voucher is for another merchant's offer", "code");
+    }
+    if (o.order.status != OrderStatus::held || now >= o.order.expires_at_us) {
+      return fail(closed_error(o.order.status, "voucher"));
+    }
+    auto n = c.exec(
+        "UPDATE market_orders SET status = 'redeemed', redeemed_at_us = ?, closed_at_us = ?, "
+        "redeemed_store_id = ? WHERE id = ? AND status = 'held'",
+        {now, now, store_id ? store::Param(*store_id) : store::Param(nullptr), o.order.id});
+    if (!n) return fail(n.error());
+    if (*n != 1)
+      return fail(ErrorKind::conflict, std::string(store::kRetryable),
+                  "the order changed meanwhile");
+    ledger::Transfer t;
+    t.id = new_time_ordered_id();
+    t.pending_id = o.order.hold_id;
+    t.code = ledger::codes::market_order;
+    t.flags = ledger::transfer_flags::post_pending;
+    t.reference = "order:" + std::to_string(o.order.id);
+    auto applied = ledger_.create_transfers(c, std::span(&t, 1));
+    if (!applied) return fail(applied.error());
+    if (applied->statuses[0] == ledger::TransferStatus::pending_expired) {
+      return fail(closed_error(OrderStatus::expired, "voucher"));
+    }
+    if (applied->statuses[0] != ledger::TransferStatus::ok) {
+      return fail(ledger_refusal(applied->statuses[0]));
+    }
+    o.order.status = OrderStatus::redeemed;
+    o.order.redeemed_at_us = now;
+    o.order.redeemed_store_id = store_id;
+    o.order.closed_at_us = now;
+    out = o.order;
+    return {};
+  });
+  if (!r) return fail(r.error());
+  return *out;
+}
+
+Result<std::int64_t> Market::expire_orders(std::int64_t now_us, std::size_t max) {
+  std::int64_t expired = 0;
+  while (static_cast<std::size_t>(expired) < max) {
+    std::vector<std::int64_t> ids;
+    {
+      auto lease = store_.acquire();
+      if (!lease) return fail(lease.error());
+      auto rows = (*lease)->query(
+          "SELECT id FROM market_orders WHERE status = 'held' AND expires_at_us <= ? ORDER BY "
+          "expires_at_us LIMIT ?",
+          {now_us, static_cast<std::int64_t>(
+                       std::min<std::size_t>(500, max - static_cast<std::size_t>(expired)))});
+      if (!rows) return fail(rows.error());
+      for (std::size_t i = 0; i < rows->size(); ++i) ids.push_back(rows->i64(i, 0));
+    }
+    if (ids.empty()) break;
+    for (const std::int64_t id : ids) {
+      bool done = false;
+      auto r = transact([&](store::Connection& c) -> Result<void> {
+        done = false;
+        auto row = find_order(c, "o.id = ? AND o.status = 'held'", {id});
+        if (!row) return fail(row.error());
+        if (!*row) return {};  // cancelled or written off meanwhile
+        if (auto closed = close_held(c, ledger_, **row, "expired", now_us); !closed) return closed;
+        done = true;
+        return {};
+      });
+      if (!r) return fail(r.error());
+      if (done) ++expired;
+    }
+  }
+  return expired;
+}
+
+}  // namespace tanpu::market

@@ -1,0 +1,353 @@
+// The market module on every engine: merchants and offers, the order → write-off / cancel /
+// expiry lifecycle with its ledger effects, every refusal leaving points, stock and rows as they
+// were, concurrent buyers that never oversell, and settlement.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <thread>
+
+#include "ledger/verify.h"
+#include "market/market_fixture.h"
+
+namespace tanpu::test {
+namespace {
+
+class MarketTest : public MarketFixture {
+ protected:
+  // What a refused order must not change.
+  struct Snapshot {
+    std::int64_t orders, remaining, available, debits_pending;
+    bool operator==(const Snapshot&) const = default;
+  };
+  Snapshot snapshot(const members::MemberView& m, std::int64_t offer_id) {
+    const auto a = account(m.points_account_id);
+    return {count("market_orders"), remaining(offer_id), a.available(), a.debits_pending};
+  }
+  void expect_refused(const Result<market::Order>& r, std::string_view code) {
+    ASSERT_FALSE(r.has_value()) << "expected " << code;
+    EXPECT_EQ(r.error().code, code) << r.error().message;
+  }
+};
+
+TEST_P(MarketTest, MerchantValidationAndUniqueness) {
+  auto bad = merchant_input("");
+  EXPECT_EQ(market_->create_merchant(bad).error().code, "name_required");
+  bad = merchant_input("X");
+  bad.category = "casino";
+  EXPECT_EQ(market_->create_merchant(bad).error().code, "invalid_category");
+  bad = merchant_input("X");
+  bad.settlement_account_no = "12;DROP";
+  EXPECT_EQ(market_->create_merchant(bad).error().code, "invalid_settlement_account_no");
+  bad = merchant_input("X");
+  bad.stores[0].name = "";
+  EXPECT_EQ(market_->create_merchant(bad).error().field, "stores[0].name");
+  auto dup = market_->create_merchant(merchant_input("Campus Cafe"));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, "merchant_name_taken");
+  EXPECT_EQ(count("market_merchants"), 1);
+  EXPECT_EQ(merchant_.settlement_account_masked, "****1234");
+  EXPECT_EQ(merchant_.stores.size(), 1U);
+}
+
+TEST_P(MarketTest, OfferValidation) {
+  auto in = offer_input();
+  in.price_points = 0;
+  EXPECT_EQ(market_->create_offer(in).error().code, "price_must_be_positive");
+  in = offer_input(0);
+  EXPECT_EQ(market_->create_offer(in).error().code, "stock_out_of_range");
+  in = offer_input();
+  in.sale_ends_us = in.sale_starts_us;
+  EXPECT_EQ(market_->create_offer(in).error().code, "invalid_sale_window");
+  in = offer_input();
+  in.category = "weapons";
+  EXPECT_EQ(market_->create_offer(in).error().code, "invalid_category");
+  in = offer_input();
+  in.store_id = 999;
+  EXPECT_EQ(market_->create_offer(in).error().code, "store_not_found");
+  in = offer_input();
+  in.eligible_region = "cn sc";
+  EXPECT_EQ(market_->create_offer(in).error().code, "invalid_region");
+  EXPECT_EQ(count("market_offers"), 0);
+  EXPECT_EQ(count("market_stock"), 0);
+  // Stock is split into buckets that add up to it.
+  const auto big = must_offer(offer_input(1000));
+  EXPECT_EQ(big.remaining, 1000);
+  EXPECT_EQ(count("market_stock"), 16);
+}
+
+TEST_P(MarketTest, OrderHoldsPointsAndWriteOffPostsThemToTheMerchant) {
+  const auto alice = funded("alice@example.com", 1000);
+  const auto offer = must_offer(offer_input(10, 300));
+  auto placed = order(alice, offer.id, "k1");
+  ASSERT_OK(placed);
+  EXPECT_EQ(placed->status, market::OrderStatus::held);
+  EXPECT_FALSE(placed->replayed);
+  EXPECT_EQ(placed->voucher_code.size(), 12U);
+  EXPECT_TRUE(placed->voucher_qr.starts_with("tanpu:v1:" + std::to_string(placed->id) + ":"));
+  EXPECT_EQ(placed->expires_at_us, clock_.now_us() + 7 * kDayUs);
+  EXPECT_EQ(remaining(offer.id), 9);
+  auto a = account(alice.points_account_id);
+  EXPECT_EQ(a.balance(), 1000);  // held, not spent
+  EXPECT_EQ(a.available(), 700);
+
+  // The same key again: the same order, nothing held twice. Another body: a conflict.
+  auto again = order(alice, offer.id, "k1");
+  ASSERT_OK(again);
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->id, placed->id);
+  EXPECT_EQ(account(alice.points_account_id).available(), 700);
+  EXPECT_EQ(order(alice, offer.id, "k1", "somewhere else").error().code, "idempotency_conflict");
+
+  // Forged, guessed and foreign codes change nothing.
+  EXPECT_EQ(market_->redeem(merchant_.id, "ZZZZZZZZZZZZ", std::nullopt).error().code,
+            "voucher_not_found");
+  EXPECT_EQ(market_->redeem(merchant_.id, "short", std::nullopt).error().code, "voucher_not_found");
+  std::string forged = placed->voucher_qr;
+  forged.back() = forged.back() == '0' ? '1' : '0';
+  EXPECT_EQ(market_->redeem(merchant_.id, forged, std::nullopt).error().code, "voucher_not_found");
+  auto other = market_->create_merchant(merchant_input("Other Shop"));
+  ASSERT_OK(other);
+  EXPECT_EQ(market_->redeem(other->id, placed->voucher_code, std::nullopt).error().code,
+            "voucher_of_another_merchant");
+  EXPECT_EQ(market_->redeem(merchant_.id, placed->voucher_code, 999).error().code,
+            "store_not_found");
+  EXPECT_EQ(account(alice.points_account_id).available(), 700);
+
+  // Typed in lower case with a hyphen, at the store: written off, the hold posted.
+  std::string typed = placed->voucher_code;
+  std::ranges::transform(typed, typed.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
+  typed.insert(4, "-");
+  auto done = market_->redeem(merchant_.id, typed, merchant_.stores[0].id);
+  ASSERT_OK(done);
+  EXPECT_EQ(done->status, market::OrderStatus::redeemed);
+  EXPECT_EQ(done->redeemed_store_id, merchant_.stores[0].id);
+  a = account(alice.points_account_id);
+  EXPECT_EQ(a.balance(), 700);
+  EXPECT_EQ(a.debits_pending, 0);
+  EXPECT_EQ(account(merchant_.account_id).balance(), 300);
+
+  // Once written off: not again, not cancelled.
+  EXPECT_EQ(market_->redeem(merchant_.id, placed->voucher_qr, std::nullopt).error().code,
+            "voucher_redeemed");
+  EXPECT_EQ(market_->cancel_order(alice.id, placed->id).error().code, "order_redeemed");
+  EXPECT_EQ(account(merchant_.account_id).balance(), 300);
+}
+
+TEST_P(MarketTest, CancelVoidsTheHoldAndReturnsStockAndLimit) {
+  const auto alice = funded("alice@example.com", 1000);
+  auto in = offer_input(2, 200);
+  in.per_member_total_max = 1;
+  const auto offer = must_offer(in);
+  auto placed = order(alice, offer.id, "k1");
+  ASSERT_OK(placed);
+  EXPECT_EQ(remaining(offer.id), 1);
+  EXPECT_EQ(order(alice, offer.id, "k2").error().code, "total_limit_reached");
+  const auto bob = funded("bob@example.com", 1000);
+  ASSERT_OK(order(bob, offer.id, "k1"));
+  const auto carol = funded("carol@example.com", 1000);
+  EXPECT_EQ(order(carol, offer.id, "k1").error().code, "sold_out");
+
+  EXPECT_EQ(market_->cancel_order(bob.id, placed->id).error().code, "order_not_found");
+  auto cancelled = market_->cancel_order(alice.id, placed->id);
+  ASSERT_OK(cancelled);
+  EXPECT_EQ(cancelled->status, market::OrderStatus::cancelled);
+  EXPECT_EQ(remaining(offer.id), 1);
+  EXPECT_EQ(account(alice.points_account_id).available(), 1000);
+  EXPECT_EQ(market_->cancel_order(alice.id, placed->id).error().code, "order_cancelled");
+  EXPECT_EQ(market_->redeem(merchant_.id, placed->voucher_code, std::nullopt).error().code,
+            "voucher_cancelled");
+  // The unit and the limit came back.
+  ASSERT_OK(order(alice, offer.id, "k3"));
+  EXPECT_EQ(remaining(offer.id), 0);
+}
+
+TEST_P(MarketTest, ExpiryVoidsTheHoldAndReturnsTheUnit) {
+  const auto alice = funded("alice@example.com", 1000);
+  const auto offer = must_offer(offer_input(5, 100));
+  auto placed = order(alice, offer.id, "k1");
+  ASSERT_OK(placed);
+  clock_.advance_us(7 * kDayUs);
+  // Past its validity a voucher is refused even before the sweep.
+  EXPECT_EQ(market_->redeem(merchant_.id, placed->voucher_code, std::nullopt).error().code,
+            "voucher_expired");
+  EXPECT_EQ(market_->cancel_order(alice.id, placed->id).error().code, "order_expired");
+  auto n = market_->expire_orders(clock_.now_us());
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(remaining(offer.id), 5);
+  EXPECT_EQ(account(alice.points_account_id).available(), 1000);
+  EXPECT_EQ(account(alice.points_account_id).debits_pending, 0);
+  auto after = market_->member_order(alice.id, placed->id);
+  ASSERT_OK(after);
+  EXPECT_EQ(after->status, market::OrderStatus::expired);
+  EXPECT_EQ(*market_->expire_orders(clock_.now_us()), 0);
+  EXPECT_EQ(market_->redeem(merchant_.id, placed->voucher_code, std::nullopt).error().code,
+            "voucher_expired");
+}
+
+TEST_P(MarketTest, RefusalsChangeNothing) {
+  const auto poor = funded("poor@example.com", 50);
+  const auto alice = funded("alice@example.com", 10'000);
+  auto in = offer_input(3, 100);
+  in.per_member_day_max = 1;
+  const auto offer = must_offer(in);
+
+  auto before = snapshot(poor, offer.id);
+  expect_refused(order(poor, offer.id, "k"), "insufficient_points");
+  EXPECT_EQ(snapshot(poor, offer.id), before);
+  EXPECT_EQ(count("market_member_counts"), 0);  // the limit row went with the refusal
+
+  expect_refused(order(alice, 9999, "k"), "offer_not_found");
+  ASSERT_OK(order(alice, offer.id, "k1"));
+  before = snapshot(alice, offer.id);
+  expect_refused(order(alice, offer.id, "k2"), "day_limit_reached");
+  EXPECT_EQ(snapshot(alice, offer.id), before);
+  clock_.advance_us(kDayUs);  // a new local day
+  ASSERT_OK(order(alice, offer.id, "k3"));
+
+  auto later = offer_input();
+  later.sale_starts_us = clock_.now_us() + kHourUs;
+  const auto upcoming = must_offer(later);
+  expect_refused(order(alice, upcoming.id, "k4"), "sale_not_started");
+  auto ended_in = offer_input();
+  ended_in.sale_ends_us = clock_.now_us() + kHourUs;
+  const auto ending = must_offer(ended_in);
+  clock_.advance_us(2 * kHourUs);
+  expect_refused(order(alice, ending.id, "k5"), "sale_ended");
+
+  const auto withdrawn = must_offer(offer_input());
+  ASSERT_OK(market_->withdraw_offer(withdrawn.id));
+  expect_refused(order(alice, withdrawn.id, "k6"), "offer_withdrawn");
+
+  auto physical_in = offer_input();
+  physical_in.fulfilment = market::Fulfilment::physical;
+  const auto physical = must_offer(physical_in);
+  expect_refused(order(alice, physical.id, "k7"), "delivery_address_required");
+  expect_refused(order(alice, physical.id, "k7", "x"), "invalid_delivery_address");
+  expect_refused(order(alice, offer.id, "k8", "1 Campus Road"), "delivery_address_not_applicable");
+  auto shipped = order(alice, physical.id, "k9", "Dorm 7, 1 Campus Road");
+  ASSERT_OK(shipped);
+  EXPECT_EQ(shipped->delivery_address, "Dorm 7, 1 Campus Road");
+
+  // An organisation-limited offer: refused when nothing can tell membership, and decided by the
+  // organisations' check when one is wired.
+  auto campus_in = offer_input();
+  campus_in.eligible_org_id = 42;
+  const auto campus = must_offer(campus_in);
+  before = snapshot(alice, campus.id);
+  expect_refused(order(alice, campus.id, "k10"), "not_eligible");
+  EXPECT_EQ(snapshot(alice, campus.id), before);
+  market::Options with_orgs;
+  with_orgs.eligibility = [&](std::int64_t member, std::optional<std::int64_t> org,
+                              const std::optional<std::string>&) -> Result<bool> {
+    return member == alice.id && org == 42;
+  };
+  market_ = make_market(with_orgs);
+  ASSERT_OK(order(alice, campus.id, "k11"));
+  expect_refused(order(poor, campus.id, "k1"), "not_eligible");
+}
+
+TEST_P(MarketTest, ConcurrentBuyersNeverOversell) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 6;
+  auto in = offer_input(20, 100);
+  in.per_member_total_max = 2;
+  const auto offer = must_offer(in);
+  std::vector<members::MemberView> buyers;
+  for (int i = 0; i < kThreads * kPerThread; ++i) {
+    buyers.push_back(funded("b" + std::to_string(i) + "@example.com", 1000));
+  }
+  std::atomic<int> ok{0}, sold_out{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Every buyer tries three times with different keys: the limit of two must hold too.
+        const auto& b = buyers[static_cast<std::size_t>(t * kPerThread + i)];
+        for (int k = 0; k < 3; ++k) {
+          auto r = order(b, offer.id, "k" + std::to_string(k));
+          if (r) {
+            ++ok;
+          } else if (r.error().code == "sold_out" || r.error().code == "total_limit_reached") {
+            ++sold_out;
+          } else {
+            ++other;
+            ADD_FAILURE() << r.error().code << ": " << r.error().message;
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 20);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(remaining(offer.id), 0);
+  EXPECT_EQ(count("market_orders"), 20);
+  auto lease = db_->store().acquire();
+  ASSERT_OK(lease);
+  auto over = (*lease)->query(
+      "SELECT COUNT(*) FROM (SELECT member_id FROM market_orders GROUP BY member_id HAVING "
+      "COUNT(*) > 2) x");
+  ASSERT_OK(over);
+  EXPECT_EQ(over->i64(0, 0), 0);
+  for (const auto& b : buyers) EXPECT_GE(account(b.points_account_id).available(), 800);
+  ASSERT_OK((*lease)->begin());
+  auto report = ledger::verify(**lease);
+  (void)(*lease)->rollback();
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok()) << report->problems.front();
+}
+
+TEST_P(MarketTest, SettlementCountsThePeriodAndExportsCsv) {
+  const auto alice = funded("alice@example.com", 10'000);
+  auto in = offer_input(10, 100);
+  in.title = "=HYPERLINK(\"x\")";
+  const auto offer = must_offer(in);
+  const std::int64_t from = clock_.now_us();
+  auto a = order(alice, offer.id, "a");
+  auto b = order(alice, offer.id, "b");
+  auto c = order(alice, offer.id, "c");
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  ASSERT_OK(c);
+  ASSERT_OK(market_->redeem(merchant_.id, a->voucher_code, std::nullopt));
+  ASSERT_OK(market_->cancel_order(alice.id, b->id));
+  clock_.advance_us(8 * kDayUs);
+  ASSERT_OK(market_->expire_orders(clock_.now_us()));
+  auto s = market_->settlement(merchant_.id, from, clock_.now_us() + 1);
+  ASSERT_OK(s);
+  ASSERT_EQ(s->lines.size(), 1U);
+  EXPECT_EQ(s->lines[0].issued, 3);
+  EXPECT_EQ(s->lines[0].redeemed, 1);
+  EXPECT_EQ(s->lines[0].cancelled, 1);
+  EXPECT_EQ(s->lines[0].expired, 1);
+  EXPECT_EQ(s->lines[0].points_received, 100);
+  EXPECT_EQ(s->total.points_received, account(merchant_.account_id).balance());
+  // A period after all of it is empty; a reversed or too long one is refused.
+  auto later = market_->settlement(0, clock_.now_us() + 1, clock_.now_us() + kDayUs);
+  ASSERT_OK(later);
+  EXPECT_TRUE(later->lines.empty());
+  EXPECT_EQ(market_->settlement(0, from, from).error().code, "invalid_period");
+  EXPECT_EQ(market_->settlement(0, from, from + 400 * kDayUs).error().code, "invalid_period");
+
+  const std::string csv = market::settlement_csv(*s);
+  EXPECT_TRUE(csv.starts_with("\"merchant_id\",\"merchant\",")) << csv;
+  EXPECT_NE(csv.find("\"'=HYPERLINK(\"\"x\"\")\""), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"TOTAL\""), std::string::npos);
+}
+
+TEST_P(MarketTest, VoucherQrIsAnSvgImage) {
+  auto svg = market::voucher_qr_svg("tanpu:v1:1:00112233445566778899aabbccddeeff");
+  ASSERT_OK(svg);
+  EXPECT_TRUE(svg->starts_with("<svg"));
+  EXPECT_NE(svg->find("h1v1h-1z"), std::string::npos);
+}
+
+TANPU_INSTANTIATE_ENGINES(MarketTest);
+
+}  // namespace
+}  // namespace tanpu::test
