@@ -70,6 +70,9 @@ struct FlashSaleBenchArgs {
   std::int64_t buyers = 20'000;
   int connections = 256;
   int servers = 1;  // tanpu serve processes sharing the database (PostgreSQL only for > 1)
+  // Request handler threads of each server: 16 suits this 2-core machine (serve's default, 32,
+  // suits larger ones; more threads than cores only add context switches here).
+  int worker_threads = 16;
   bool json = false;
 };
 int run_bench_flash_sale(const Config& config, const FlashSaleBenchArgs& args);

@@ -190,6 +190,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}));
   bf.add_option("--connections", fb.connections, "client connections")->check(CLI::Range(1, 1024));
   bf.add_option("--servers", fb.servers, "tanpu serve processes")->check(CLI::Range(1, 8));
+  bf.add_option("--worker-threads", fb.worker_threads, "request handler threads of each server")
+      ->check(CLI::Range(1, 256));
   bf.add_flag("--json", fb.json, "print only the JSON result");
 
   auto* version = app.add_subcommand("version", "print the version");

@@ -445,6 +445,18 @@ Response redeem(App& app, Request& request) {
   return json_response(order_json(*order, false));
 }
 
+Response fulfil(App& app, Request& request) {
+  auto id = path_id(request, "merchant_id", "merchant");
+  if (!id) return fail_response(id.error());
+  auto who = require_staff(app, request, *id);
+  if (!who) return fail_response(who.error());
+  auto order = path_id(request, "order_id", "order");
+  if (!order) return fail_response(order.error());
+  auto done = app.market->fulfil(*id, *order);
+  if (!done) return fail_response(done.error());
+  return json_response(order_json(*done, false));
+}
+
 Response merchant_orders(App& app, Request& request) {
   auto id = path_id(request, "merchant_id", "merchant");
   if (!id) return fail_response(id.error());
@@ -549,6 +561,7 @@ void add_market_routes(Router& router, App& app) {
   route("GET", "/v1/merchants/{merchant_id}/offers", merchant_offers);
   route("POST", "/v1/merchants/{merchant_id}/redemptions", redeem);
   route("GET", "/v1/merchants/{merchant_id}/orders", merchant_orders);
+  route("POST", "/v1/merchants/{merchant_id}/orders/{order_id}/fulfil", fulfil);
   route("GET", "/v1/merchants/{merchant_id}/settlement", merchant_settlement);
   route("GET", "/v1/settlement", [](App& a, Request& r) { return all_settlement(a, r); });
   route("GET", "/v1/offers", [](App& a, Request& r) { return list_offers(a, r, 0); });

@@ -393,6 +393,9 @@ Result<Merchant> Market::create_merchant(const MerchantInput& input) {
     }
     return merchant;
   });
+  if (!id && id.error().code == store::kUniqueViolation) {  // the same name, at the same moment
+    return conflict("merchant_name_taken", "a merchant has this name already");
+  }
   if (!id) return fail(id.error());
   return get_merchant(*id);
 }

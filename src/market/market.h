@@ -223,6 +223,10 @@ class Market {
   // voucher_expired (conflict), store_not_found.
   Result<Order> redeem(std::int64_t merchant_id, std::string_view code,
                        std::optional<std::int64_t> store_id);
+  // Physical goods are written off when the merchant hands them over or ships them, by order id
+  // (staff never see voucher codes). Errors: order_not_found (not this merchant's),
+  // not_a_physical_good, and those of redeem.
+  Result<Order> fulfil(std::int64_t merchant_id, std::int64_t order_id);
   // The merchant's orders (staff view: includes delivery addresses), newest first.
   Result<OrderPage> merchant_orders(std::int64_t merchant_id, std::optional<OrderStatus> status,
                                     std::size_t limit, std::optional<std::int64_t> before_id);

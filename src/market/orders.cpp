@@ -21,6 +21,7 @@ constexpr std::string_view kQrPrefix = "tanpu:v1:";
 constexpr std::string_view kCodeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford
 constexpr std::size_t kCodeChars = 12;                                          // 60 bits
 constexpr std::int64_t kDayUs = 86'400'000'000;
+constexpr std::int64_t kHoldGraceDays = 30;  // ledger hold timeout beyond the voucher's validity
 
 constexpr std::string_view kOrderColumns =
     "o.id, o.member_id, o.offer_id, o.merchant_id, f.title, o.price_points, o.status, o.hold_id, "
@@ -362,13 +363,15 @@ Result<Order> Market::place_order(const OrderInput& input) {
     o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(row.secret);
 
     // The hold: pending until written off (posted to the merchant) or cancelled/expired (voided).
-    // Its ledger timeout is a day after the voucher's, so the market's own expiry voids it first.
+    // Its ledger timeout is 30 days after the voucher's, so the market's own expiry (every few
+    // seconds in serve) voids it long before; the ledger's expiry is the backstop for a platform
+    // that was down for a month.
     ledger::Transfer t;
     t.id = o.hold_id;
     t.debit_account_id = acct->second.points_account_id;
     t.credit_account_id = merchant_account;
     t.amount = o.price_points;
-    t.timeout_s = (offer.voucher_valid_days + 1) * 86'400;
+    t.timeout_s = (offer.voucher_valid_days + kHoldGraceDays) * 86'400;
     t.code = ledger::codes::market_order;
     t.flags = ledger::transfer_flags::pending;
     t.reference = "order:" + std::to_string(o.id);
@@ -488,6 +491,46 @@ Error closed_error(OrderStatus status, std::string_view noun) {
   return Error{ErrorKind::conflict, n + "_expired", "the voucher has expired", {}};
 }
 
+// Writes off a held order in c for merchant_id: posts the hold to the merchant, marks it redeemed.
+Result<void> write_off(store::Connection& c, ledger::Ledger& ledger, OrderRow& o,
+                       std::int64_t merchant_id, std::optional<std::int64_t> store_id,
+                       std::int64_t now) {
+  if (o.order.merchant_id != merchant_id) {
+    return fail(ErrorKind::forbidden, "voucher_of_another_merchant",
+                "this voucher is for another merchant's offer", "code");
+  }
+  if (o.order.status != OrderStatus::held || now >= o.order.expires_at_us) {
+    return fail(closed_error(o.order.status, "voucher"));
+  }
+  auto n = c.exec(
+      "UPDATE market_orders SET status = 'redeemed', redeemed_at_us = ?, closed_at_us = ?, "
+      "redeemed_store_id = ? WHERE id = ? AND status = 'held'",
+      {now, now, store_id ? store::Param(*store_id) : store::Param(nullptr), o.order.id});
+  if (!n) return fail(n.error());
+  if (*n != 1) {
+    return fail(ErrorKind::conflict, std::string(store::kRetryable), "the order changed meanwhile");
+  }
+  ledger::Transfer t;
+  t.id = new_time_ordered_id();
+  t.pending_id = o.order.hold_id;
+  t.code = ledger::codes::market_order;
+  t.flags = ledger::transfer_flags::post_pending;
+  t.reference = "order:" + std::to_string(o.order.id);
+  auto applied = ledger.create_transfers(c, std::span(&t, 1));
+  if (!applied) return fail(applied.error());
+  if (applied->statuses[0] == ledger::TransferStatus::pending_expired) {
+    return fail(closed_error(OrderStatus::expired, "voucher"));
+  }
+  if (applied->statuses[0] != ledger::TransferStatus::ok) {
+    return fail(ledger_refusal(applied->statuses[0]));
+  }
+  o.order.status = OrderStatus::redeemed;
+  o.order.redeemed_at_us = now;
+  o.order.redeemed_store_id = store_id;
+  o.order.closed_at_us = now;
+  return {};
+}
+
 }  // namespace
 
 Result<Order> Market::cancel_order(std::int64_t member_id, std::int64_t order_id) {
@@ -556,41 +599,30 @@ Result<Order> Market::redeem(std::int64_t merchant_id, std::string_view code,
     if (!*row || (qr_order && !constant_time_equal((*row)->secret, qr_secret))) {
       return fail(not_found);
     }
-    OrderRow& o = **row;
-    if (o.order.merchant_id != merchant_id) {
-      return fail(ErrorKind::forbidden, "voucher_of_another_merchant",
-                  "this voucher is for another merchant's offer", "code");
+    if (auto done = write_off(c, ledger_, **row, merchant_id, store_id, now); !done) return done;
+    out = (*row)->order;
+    return {};
+  });
+  if (!r) return fail(r.error());
+  return *out;
+}
+
+Result<Order> Market::fulfil(std::int64_t merchant_id, std::int64_t order_id) {
+  const std::int64_t now = clock_.now_us();
+  std::optional<Order> out;
+  auto r = transact([&](store::Connection& c) -> Result<void> {
+    auto row = find_order(c, "o.id = ? AND o.merchant_id = ?", {order_id, merchant_id});
+    if (!row) return fail(row.error());
+    if (!*row)
+      return fail(ErrorKind::not_found, "order_not_found", "no such order of this merchant");
+    if (!(*row)->order.delivery_address) {
+      return conflict("not_a_physical_good",
+                      "e-vouchers are written off with their code at the counter");
     }
-    if (o.order.status != OrderStatus::held || now >= o.order.expires_at_us) {
-      return fail(closed_error(o.order.status, "voucher"));
+    if (auto done = write_off(c, ledger_, **row, merchant_id, std::nullopt, now); !done) {
+      return done;
     }
-    auto n = c.exec(
-        "UPDATE market_orders SET status = 'redeemed', redeemed_at_us = ?, closed_at_us = ?, "
-        "redeemed_store_id = ? WHERE id = ? AND status = 'held'",
-        {now, now, store_id ? store::Param(*store_id) : store::Param(nullptr), o.order.id});
-    if (!n) return fail(n.error());
-    if (*n != 1)
-      return fail(ErrorKind::conflict, std::string(store::kRetryable),
-                  "the order changed meanwhile");
-    ledger::Transfer t;
-    t.id = new_time_ordered_id();
-    t.pending_id = o.order.hold_id;
-    t.code = ledger::codes::market_order;
-    t.flags = ledger::transfer_flags::post_pending;
-    t.reference = "order:" + std::to_string(o.order.id);
-    auto applied = ledger_.create_transfers(c, std::span(&t, 1));
-    if (!applied) return fail(applied.error());
-    if (applied->statuses[0] == ledger::TransferStatus::pending_expired) {
-      return fail(closed_error(OrderStatus::expired, "voucher"));
-    }
-    if (applied->statuses[0] != ledger::TransferStatus::ok) {
-      return fail(ledger_refusal(applied->statuses[0]));
-    }
-    o.order.status = OrderStatus::redeemed;
-    o.order.redeemed_at_us = now;
-    o.order.redeemed_store_id = store_id;
-    o.order.closed_at_us = now;
-    out = o.order;
+    out = (*row)->order;
     return {};
   });
   if (!r) return fail(r.error());

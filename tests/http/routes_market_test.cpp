@@ -177,6 +177,8 @@ TEST_P(MarketRoutesTest, RedeemWriteOffCancelAndSettle) {
   r = call(alice_token_, "POST", orders, "/v1/offers/{offer_id}/orders", {},
            {{"idempotency-key", "order-3"}});
   ASSERT_EQ(r.status, 201) << r.body;
+  const std::string third =
+      "/v1/me/orders/" + std::to_string(json::parse(r.body)["id"].get<std::int64_t>());
   r = call(alice_token_, "POST", orders, "/v1/offers/{offer_id}/orders", {},
            {{"idempotency-key", "order-4"}});
   EXPECT_EQ(r.status, 409);
@@ -206,6 +208,17 @@ TEST_P(MarketRoutesTest, RedeemWriteOffCancelAndSettle) {
   r = call(op_, "GET", "/v1/settlement?from=2026-11-01&to=2026-11-30", "/v1/settlement");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(json::parse(r.body)["lines"].size(), 1U);
+
+  // The third order's voucher runs out (7 days); the serve scheduler's sweep expires it.
+  EXPECT_EQ(account(alice_.points_account_id).available(), 400);
+  clock_.advance_us(8 * kDayUs);
+  ASSERT_OK(market_->expire_orders(clock_.now_us()));
+  r = call(alice_token_, "GET", third, "/v1/me/orders/{order_id}");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body)["status"], "expired");
+  EXPECT_EQ(account(alice_.points_account_id).available(), 700);
+  r = call(alice_token_, "POST", third + "/cancel", "/v1/me/orders/{order_id}/cancel");
+  EXPECT_EQ(error_code(r), "order_expired");
 }
 
 TEST_P(MarketRoutesTest, MerchantsAreTheOperatorsAndOffersAreValidated) {
@@ -241,6 +254,32 @@ TEST_P(MarketRoutesTest, MerchantsAreTheOperatorsAndOffersAreValidated) {
   r = call(op_, "POST", offers, "/v1/merchants/{merchant_id}/offers", bad.dump());
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(count("market_offers"), 0);
+  // A physical good: ordered with an address, handed over by order id.
+  json physical = offer_body();
+  physical["fulfilment"] = "physical";
+  r = call(op_, "POST", offers, "/v1/merchants/{merchant_id}/offers", physical.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string orders =
+      "/v1/offers/" + std::to_string(json::parse(r.body)["id"].get<std::int64_t>()) + "/orders";
+  r = call(alice_token_, "POST", orders, "/v1/offers/{offer_id}/orders", {},
+           {{"idempotency-key", "mug"}});
+  EXPECT_EQ(error_code(r), "delivery_address_required");
+  r = call(alice_token_, "POST", orders, "/v1/offers/{offer_id}/orders",
+           json{{"delivery_address", "Dorm 7, 1 Campus Road"}}.dump(),
+           {{"idempotency-key", "mug"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string fulfil = "/v1/merchants/" + std::to_string(merchant_.id) + "/orders/" +
+                             std::to_string(json::parse(r.body)["id"].get<std::int64_t>()) +
+                             "/fulfil";
+  const std::string pattern = "/v1/merchants/{merchant_id}/orders/{order_id}/fulfil";
+  r = call(alice_token_, "POST", fulfil, pattern);
+  EXPECT_EQ(r.status, 403);
+  r = call(op_, "POST", fulfil, pattern);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["status"], "redeemed");
+  r = call(op_, "POST", fulfil, pattern);
+  EXPECT_EQ(error_code(r), "voucher_redeemed");
+
   r = call(op_, "GET", "/v1/offers/99", "/v1/offers/{offer_id}");
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(error_code(r), "offer_not_found");

@@ -232,6 +232,17 @@ TEST_P(MarketTest, RefusalsChangeNothing) {
   auto shipped = order(alice, physical.id, "k9", "Dorm 7, 1 Campus Road");
   ASSERT_OK(shipped);
   EXPECT_EQ(shipped->delivery_address, "Dorm 7, 1 Campus Road");
+  // Physical goods are written off by order id when shipped; e-vouchers are not.
+  auto other = market_->create_merchant(merchant_input("Other Shop"));
+  ASSERT_OK(other);
+  EXPECT_EQ(market_->fulfil(other->id, shipped->id).error().code, "order_not_found");
+  auto evoucher = order(alice, must_offer(offer_input()).id, "k12");
+  ASSERT_OK(evoucher);
+  EXPECT_EQ(market_->fulfil(merchant_.id, evoucher->id).error().code, "not_a_physical_good");
+  auto sent = market_->fulfil(merchant_.id, shipped->id);
+  ASSERT_OK(sent);
+  EXPECT_EQ(sent->status, market::OrderStatus::redeemed);
+  EXPECT_EQ(market_->fulfil(merchant_.id, shipped->id).error().code, "voucher_redeemed");
 
   // An organisation-limited offer: refused when nothing can tell membership, and decided by the
   // organisations' check when one is wired.
