@@ -189,20 +189,29 @@ Result<std::optional<std::int64_t>> take_unit(store::Connection& c, std::int64_t
   const std::string pick =
       "SELECT bucket FROM market_stock WHERE offer_id = ? AND remaining > 0 ORDER BY CASE WHEN "
       "bucket >= ? THEN 0 ELSE 1 END, bucket LIMIT 1";
-  auto rows = c.query(pg ? pick + (may_wait ? " FOR UPDATE" : " FOR UPDATE SKIP LOCKED") : pick,
-                      {offer_id, start});
-  if (!rows) return fail(rows.error());
-  if (rows->empty() && pg && !may_wait) {
+  const std::string sql = pg ? pick + (may_wait ? " FOR UPDATE" : " FOR UPDATE SKIP LOCKED") : pick;
+  // A bucket waited for may have been emptied meanwhile: PostgreSQL then skips it and the pick
+  // comes back empty although other buckets have stock. So an empty pick is believed only when no
+  // bucket has stock; otherwise pick again (each round, another transaction took a unit, so the
+  // rounds are bounded by the stock; the cap is a guard).
+  constexpr int kPicksMax = 64;
+  store::Rows rows;
+  for (int round = 0;; ++round) {
+    auto picked = c.query(sql, {offer_id, start});
+    if (!picked) return fail(picked.error());
+    rows = std::move(*picked);
+    if (!rows.empty() || !pg) break;
     auto left = c.query("SELECT 1 FROM market_stock WHERE offer_id = ? AND remaining > 0 LIMIT 1",
                         {offer_id});
     if (!left) return fail(left.error());
-    if (!left->empty()) {
+    if (left->empty()) break;  // truly sold out
+    if (!may_wait || round + 1 >= kPicksMax) {
       return fail(ErrorKind::unavailable, std::string(store::kRetryable),
                   "every stock bucket is being taken from; try again");
     }
   }
-  if (rows->empty()) return std::optional<std::int64_t>{};
-  const std::int64_t bucket = rows->i64(0, 0);
+  if (rows.empty()) return std::optional<std::int64_t>{};
+  const std::int64_t bucket = rows.i64(0, 0);
   auto n = c.exec(
       "UPDATE market_stock SET remaining = remaining - 1 WHERE offer_id = ? AND bucket = ? AND "
       "remaining > 0",
