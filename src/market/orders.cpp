@@ -186,41 +186,34 @@ Result<std::optional<std::int64_t>> take_unit(store::Connection& c, std::int64_t
   // would leave the other writers' transactions nothing to skip to).
   thread_local const auto start = static_cast<std::int64_t>(std::random_device{}() % 16U);
   const bool pg = c.dialect() == store::Dialect::postgres;
+  // One statement picks a bucket with stock and takes the unit from it.
   const std::string pick =
       "SELECT bucket FROM market_stock WHERE offer_id = ? AND remaining > 0 ORDER BY CASE WHEN "
-      "bucket >= ? THEN 0 ELSE 1 END, bucket LIMIT 1";
-  const std::string sql = pg ? pick + (may_wait ? " FOR UPDATE" : " FOR UPDATE SKIP LOCKED") : pick;
+      "bucket >= ? THEN 0 ELSE 1 END, bucket LIMIT 1" +
+      std::string(pg ? (may_wait ? " FOR UPDATE" : " FOR UPDATE SKIP LOCKED") : "");
+  const std::string take =
+      "UPDATE market_stock SET remaining = remaining - 1 WHERE offer_id = ? "
+      "AND remaining > 0 AND bucket = (" +
+      pick + ") RETURNING bucket";
   // A bucket waited for may have been emptied meanwhile: PostgreSQL then skips it and the pick
   // comes back empty although other buckets have stock. So an empty pick is believed only when no
   // bucket has stock; otherwise pick again (each round, another transaction took a unit, so the
   // rounds are bounded by the stock; the cap is a guard).
   constexpr int kPicksMax = 64;
-  store::Rows rows;
   for (int round = 0;; ++round) {
-    auto picked = c.query(sql, {offer_id, start});
-    if (!picked) return fail(picked.error());
-    rows = std::move(*picked);
-    if (!rows.empty() || !pg) break;
+    auto taken = c.query(take, {offer_id, offer_id, start});
+    if (!taken) return fail(taken.error());
+    if (!taken->empty()) return std::optional<std::int64_t>(taken->i64(0, 0));
+    if (!pg) return std::optional<std::int64_t>{};  // one writer: empty means sold out
     auto left = c.query("SELECT 1 FROM market_stock WHERE offer_id = ? AND remaining > 0 LIMIT 1",
                         {offer_id});
     if (!left) return fail(left.error());
-    if (left->empty()) break;  // truly sold out
+    if (left->empty()) return std::optional<std::int64_t>{};  // sold out
     if (!may_wait || round + 1 >= kPicksMax) {
       return fail(ErrorKind::unavailable, std::string(store::kRetryable),
                   "every stock bucket is being taken from; try again");
     }
   }
-  if (rows.empty()) return std::optional<std::int64_t>{};
-  const std::int64_t bucket = rows.i64(0, 0);
-  auto n = c.exec(
-      "UPDATE market_stock SET remaining = remaining - 1 WHERE offer_id = ? AND bucket = ? AND "
-      "remaining > 0",
-      {offer_id, bucket});
-  if (!n) return fail(n.error());
-  if (*n != 1) {  // the row is locked by this transaction (or SQLite's one writer): cannot happen
-    return fail(ErrorKind::internal, "stock_race", "a locked stock bucket changed");
-  }
-  return std::optional<std::int64_t>(bucket);
 }
 
 Error ledger_refusal(ledger::TransferStatus s) {
@@ -290,6 +283,20 @@ Result<Order> Market::place_order(const OrderInput& input) {
     }
   }
   if (offer.remaining <= 0) return conflict("sold_out", "the offer is sold out");
+  // The member's points account never changes: read it here, outside the write transaction.
+  std::int64_t points_account = 0;
+  {
+    auto lease = store_.acquire();
+    if (!lease) return fail(lease.error());
+    const std::array member_ids{input.member_id};
+    auto accounts = members_.ledger_accounts(**lease, member_ids);
+    if (!accounts) return fail(accounts.error());
+    const auto acct = accounts->find(input.member_id);
+    if (acct == accounts->end()) {
+      return fail(ErrorKind::not_found, "member_not_found", "no such member");
+    }
+    points_account = acct->second.points_account_id;
+  }
 
   const std::int64_t day = local_day(now, options_.utc_offset_minutes);
   std::optional<OrderRow> placed;
@@ -327,13 +334,6 @@ Result<Order> Market::place_order(const OrderInput& input) {
     auto bucket = take_unit(c, offer.id, runs > 1);
     if (!bucket) return fail(bucket.error());
     if (!*bucket) return conflict("sold_out", "the offer is sold out");
-    const std::array member_ids{input.member_id};
-    auto accounts = members_.ledger_accounts(c, member_ids);
-    if (!accounts) return fail(accounts.error());
-    const auto acct = accounts->find(input.member_id);
-    if (acct == accounts->end()) {
-      return fail(ErrorKind::not_found, "member_not_found", "no such member");
-    }
 
     OrderRow row;
     row.secret.resize(16);
@@ -377,7 +377,7 @@ Result<Order> Market::place_order(const OrderInput& input) {
     // that was down for a month.
     ledger::Transfer t;
     t.id = o.hold_id;
-    t.debit_account_id = acct->second.points_account_id;
+    t.debit_account_id = points_account;
     t.credit_account_id = merchant_account;
     t.amount = o.price_points;
     t.timeout_s = (offer.voucher_valid_days + kHoldGraceDays) * 86'400;
