@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/app.h"
+#include "http/app_routes_fixture.h"
 #include "http/client.h"
 #include "http/loopback.h"
 #include "http/metrics.h"
@@ -37,43 +38,18 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 const std::string kJpeg = std::string("\xFF\xD8\xFF\xE0", 4) + "a clean plate";
 const std::string kPng = std::string("\x89PNG\r\n\x1A\n", 8) + "another plate";
 
-class ClaimsRoutesTest : public MembersFixture {
+class ClaimsRoutesTest : public AppRoutesFixture<MembersFixture> {
  protected:
   void SetUp() override {
     MembersFixture::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
     migrate_ingest(db_->store());
     if (HasFatalFailure()) return;
-    sources_ = std::make_unique<ingest::Sources>(db_->store(), keys_, clock_);
-    consents_ = std::make_unique<ingest::Consents>(db_->store(), clock_);
-    app_ = std::make_unique<http::App>(http::App{db_->store(), *ledger_, *members_, methodologies_,
-                                                 *sources_, *consents_, metrics_, clock_});
-    http::add_all_routes(router_, *app_);
-    op_ = must_register(std::nullopt, "op@example.com", members::Role::operator_);
-    alice_ = must_register(std::nullopt, "alice@example.com");
-    bob_ = must_register(std::nullopt, "bob@example.com");
-    op_token_ = login("op@example.com");
-    alice_token_ = login("alice@example.com");
-    bob_token_ = login("bob@example.com");
-    doc_ = json::parse(http::openapi_document());
+    start_app();
   }
   void TearDown() override {
-    app_.reset();
-    consents_.reset();
-    sources_.reset();
+    stop_app();
     MembersFixture::TearDown();
-  }
-
-  std::string login(const std::string& who) {
-    auto session = members_->login(who, "s3cret-pass");
-    EXPECT_TRUE(session.has_value());
-    return session ? session->token : std::string();
-  }
-
-  http::Response send(const std::string& token, std::string method, std::string path,
-                      std::string body = {}, Headers headers = {}) {
-    return call_route(router_, token, std::move(method), std::move(path), std::move(body),
-                      std::move(headers));
   }
 
   static std::string code_of(const http::Response& r) { return error_code(r); }
@@ -98,22 +74,6 @@ class ClaimsRoutesTest : public MembersFixture {
                 {"inputs", {{"checkins", 1}}},
                 {"evidence", evidence}};
   }
-
-  std::int64_t balance(std::int64_t account_id) {
-    auto a = ledger_->lookup_account(account_id);
-    EXPECT_TRUE(a.has_value());
-    return a ? a->balance() : -1;
-  }
-
-  methodology::EvaluatorPool methodologies_{testing::repository_catalog()};
-  http::Metrics metrics_;
-  std::unique_ptr<ingest::Sources> sources_;
-  std::unique_ptr<ingest::Consents> consents_;
-  std::unique_ptr<http::App> app_;
-  http::Router router_;
-  members::MemberView op_, alice_, bob_;
-  std::string op_token_, alice_token_, bob_token_;
-  json doc_;
 };
 
 TEST_P(ClaimsRoutesTest, EvidenceUploadsAreCheckedByTypeAndSize) {

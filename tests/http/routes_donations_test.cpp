@@ -11,6 +11,7 @@
 
 #include "core/crypto.h"
 #include "http/app.h"
+#include "http/app_routes_fixture.h"
 #include "http/metrics.h"
 #include "http/route_call.h"
 #include "http/router.h"
@@ -28,7 +29,7 @@ using nlohmann::json;
 using tanpu::testing::conform;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-class DonationRoutesTest : public MembersFixture {
+class DonationRoutesTest : public AppRoutesFixture<MembersFixture> {
  protected:
   void SetUp() override {
     MembersFixture::SetUp();
@@ -42,39 +43,13 @@ class DonationRoutesTest : public MembersFixture {
                  market::donation_migrations().end());
       ASSERT_OK(store::migrate(**lease, all));
     }
-    sources_ = std::make_unique<ingest::Sources>(db_->store(), keys_, clock_);
-    consents_ = std::make_unique<ingest::Consents>(db_->store(), clock_);
     donations_ = std::make_unique<market::Donations>(db_->store(), *ledger_, *members_, clock_);
-    app_ = std::make_unique<http::App>(http::App{db_->store(), *ledger_, *members_, methodologies_,
-                                                 *sources_, *consents_, metrics_, clock_});
-    app_->donations = donations_.get();
-    http::add_all_routes(router_, *app_);
-    op_ = must_register(std::nullopt, "op@example.com", members::Role::operator_);
-    alice_ = must_register(std::nullopt, "alice@example.com");
-    bob_ = must_register(std::nullopt, "bob@example.com");
-    op_token_ = login("op@example.com");
-    alice_token_ = login("alice@example.com");
-    bob_token_ = login("bob@example.com");
-    doc_ = json::parse(http::openapi_document());
+    start_app([this](http::App& a) { a.donations = donations_.get(); });
   }
   void TearDown() override {
-    app_.reset();
+    stop_app();
     donations_.reset();
-    consents_.reset();
-    sources_.reset();
     MembersFixture::TearDown();
-  }
-
-  std::string login(const std::string& who) {
-    auto session = members_->login(who, "s3cret-pass");
-    EXPECT_TRUE(session.has_value());
-    return session ? session->token : std::string();
-  }
-
-  http::Response send(const std::string& token, std::string method, std::string path,
-                      std::string body = {}, Headers headers = {}) {
-    return call_route(router_, token, std::move(method), std::move(path), std::move(body),
-                      std::move(headers));
   }
 
   static std::string code_of(const http::Response& r) { return error_code(r); }
@@ -93,26 +68,7 @@ class DonationRoutesTest : public MembersFixture {
     EXPECT_EQ(conform(doc_, schema, json::parse(r.body), "$"), "") << r.body;
   }
 
-  void give(const members::MemberView& m, std::int64_t points) {
-    static std::uint64_t n = 0;
-    const auto digest = sha256("donation-routes-" + std::to_string(++n));
-    ledger::Transfer t;
-    t.id = Id128::from_bytes(std::span<const std::uint8_t>(digest.data(), 16));
-    t.debit_account_id = ledger::kPlatformPointsAccount;
-    t.credit_account_id = m.points_account_id;
-    t.amount = points;
-    t.code = ledger::codes::operator_adjustment;
-    const std::vector<ledger::Transfer> one{t};
-    auto r = ledger_->submit(one);
-    ASSERT_OK(r);
-    ASSERT_EQ(r->front(), ledger::TransferStatus::ok);
-  }
-
-  std::int64_t balance(std::int64_t account_id) {
-    auto a = ledger_->lookup_account(account_id);
-    EXPECT_TRUE(a.has_value());
-    return a ? a->balance() : -1;
-  }
+  void give(const members::MemberView& m, std::int64_t points) { fund(m, points); }
 
   static json project_body(std::int64_t target = 1'000) {
     return json{{"title", "Clean water for Liangshan schools"},
@@ -137,16 +93,7 @@ class DonationRoutesTest : public MembersFixture {
                 body.dump(), std::move(h));
   }
 
-  methodology::EvaluatorPool methodologies_{testing::repository_catalog()};
-  http::Metrics metrics_;
-  std::unique_ptr<ingest::Sources> sources_;
-  std::unique_ptr<ingest::Consents> consents_;
   std::unique_ptr<market::Donations> donations_;
-  std::unique_ptr<http::App> app_;
-  http::Router router_;
-  members::MemberView op_, alice_, bob_;
-  std::string op_token_, alice_token_, bob_token_;
-  json doc_;
 };
 
 TEST_P(DonationRoutesTest, OnlyOperatorsCreateAndCloseProjects) {

@@ -13,6 +13,7 @@
 
 #include "core/crypto.h"
 #include "http/app.h"
+#include "http/app_routes_fixture.h"
 #include "http/metrics.h"
 #include "http/route_call.h"
 #include "http/router.h"
@@ -32,7 +33,7 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::int64_t kHourUs = 3'600'000'000;
 
-class LotteryRoutesTest : public MembersFixture {
+class LotteryRoutesTest : public AppRoutesFixture<MembersFixture> {
  protected:
   void SetUp() override {
     MembersFixture::SetUp();
@@ -47,38 +48,12 @@ class LotteryRoutesTest : public MembersFixture {
       ASSERT_OK(store::migrate(**lease, all));
     }
     lotteries_ = std::make_unique<market::Lotteries>(db_->store(), *ledger_, *members_, clock_);
-    sources_ = std::make_unique<ingest::Sources>(db_->store(), keys_, clock_);
-    consents_ = std::make_unique<ingest::Consents>(db_->store(), clock_);
-    app_ = std::make_unique<http::App>(http::App{db_->store(), *ledger_, *members_, methodologies_,
-                                                 *sources_, *consents_, metrics_, clock_});
-    app_->lotteries = lotteries_.get();
-    http::add_all_routes(router_, *app_);
-    op_ = must_register(std::nullopt, "op@example.com", members::Role::operator_);
-    alice_ = must_register(std::nullopt, "alice@example.com");
-    bob_ = must_register(std::nullopt, "bob@example.com");
-    op_token_ = login("op@example.com");
-    alice_token_ = login("alice@example.com");
-    bob_token_ = login("bob@example.com");
-    doc_ = json::parse(http::openapi_document());
+    start_app([this](http::App& a) { a.lotteries = lotteries_.get(); });
   }
   void TearDown() override {
-    app_.reset();
-    consents_.reset();
-    sources_.reset();
+    stop_app();
     lotteries_.reset();
     MembersFixture::TearDown();
-  }
-
-  std::string login(const std::string& who) {
-    auto session = members_->login(who, "s3cret-pass");
-    EXPECT_TRUE(session.has_value());
-    return session ? session->token : std::string();
-  }
-
-  http::Response send(const std::string& token, std::string method, std::string path,
-                      std::string body = {}, Headers headers = {}) {
-    return call_route(router_, token, std::move(method), std::move(path), std::move(body),
-                      std::move(headers));
   }
 
   static std::string code_of(const http::Response& r) { return error_code(r); }
@@ -86,25 +61,6 @@ class LotteryRoutesTest : public MembersFixture {
   // The answer conforms to the document's schema of the operation's status.
   void expect_schema(const http::Response& r, const std::string& path, const std::string& method) {
     expect_documented(doc_, r, path, method);
-  }
-
-  void fund(const members::MemberView& m, std::int64_t points) {
-    ledger::Transfer t;
-    t.id = new_time_ordered_id();
-    t.debit_account_id = ledger::kPlatformPointsAccount;
-    t.credit_account_id = m.points_account_id;
-    t.amount = points;
-    t.code = ledger::codes::operator_adjustment;
-    const std::vector<ledger::Transfer> one{t};
-    auto r = ledger_->submit(one);
-    ASSERT_OK(r);
-    ASSERT_EQ(r->front(), ledger::TransferStatus::ok);
-  }
-
-  std::int64_t balance(std::int64_t account_id) {
-    auto a = ledger_->lookup_account(account_id);
-    EXPECT_TRUE(a.has_value());
-    return a ? a->balance() : -1;
   }
 
   json lottery_body() const {
@@ -136,16 +92,7 @@ class LotteryRoutesTest : public MembersFixture {
     return r;
   }
 
-  methodology::EvaluatorPool methodologies_{testing::repository_catalog()};
-  http::Metrics metrics_;
   std::unique_ptr<market::Lotteries> lotteries_;
-  std::unique_ptr<ingest::Sources> sources_;
-  std::unique_ptr<ingest::Consents> consents_;
-  std::unique_ptr<http::App> app_;
-  http::Router router_;
-  members::MemberView op_, alice_, bob_;
-  std::string op_token_, alice_token_, bob_token_;
-  json doc_;
 };
 
 TEST_P(LotteryRoutesTest, OnlyOperatorsCreateAndEveryoneReads) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/app.h"
+#include "http/app_routes_fixture.h"
 #include "http/metrics.h"
 #include "http/route_call.h"
 #include "ingest/consents.h"
@@ -22,36 +23,19 @@ namespace {
 
 using nlohmann::json;
 
-class MarketRoutesTest : public MarketFixture {
+class MarketRoutesTest : public AppRoutesFixture<MarketFixture> {
  protected:
   void SetUp() override {
     MarketFixture::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    sources_ = std::make_unique<ingest::Sources>(db_->store(), keys_, clock_);
-    consents_ = std::make_unique<ingest::Consents>(db_->store(), clock_);
-    app_ = std::make_unique<http::App>(http::App{db_->store(), *ledger_, *members_, methodologies_,
-                                                 *sources_, *consents_, metrics_, clock_});
-    app_->market = market_.get();
-    http::add_all_routes(router_, *app_);
-    must_register(std::nullopt, "op@example.com", members::Role::operator_);
+    start_app([this](http::App& a) { a.market = market_.get(); });
     staff_ = must_register(std::nullopt, "staff@example.com");
-    alice_ = funded("alice@example.com", 1000);
-    op_ = login("op@example.com");
     staff_token_ = login("staff@example.com");
-    alice_token_ = login("alice@example.com");
-    doc_ = json::parse(http::openapi_document());
+    fund(alice_, 1000);
   }
   void TearDown() override {
-    app_.reset();
-    consents_.reset();
-    sources_.reset();
+    stop_app();
     MarketFixture::TearDown();
-  }
-
-  std::string login(const std::string& who) {
-    auto session = members_->login(who, "s3cret-pass");
-    EXPECT_TRUE(session.has_value());
-    return session ? session->token : std::string();
   }
 
   // Calls the route and holds the answer to the document (documented path pattern `pattern`).
@@ -76,15 +60,8 @@ class MarketRoutesTest : public MarketFixture {
             {"voucher_valid_days", 7}};
   }
 
-  std::unique_ptr<ingest::Sources> sources_;
-  std::unique_ptr<ingest::Consents> consents_;
-  methodology::EvaluatorPool methodologies_{testing::repository_catalog()};
-  http::Metrics metrics_;
-  http::Router router_;
-  std::unique_ptr<http::App> app_;
-  members::MemberView staff_, alice_;
-  std::string op_, staff_token_, alice_token_;
-  json doc_;
+  members::MemberView staff_;
+  std::string staff_token_;
 };
 
 TEST_P(MarketRoutesTest, RedeemWriteOffCancelAndSettle) {
@@ -97,7 +74,7 @@ TEST_P(MarketRoutesTest, RedeemWriteOffCancelAndSettle) {
   r = call(alice_token_, "POST", m + "/staff", "/v1/merchants/{merchant_id}/staff",
            json{{"member_id", staff_.id}}.dump());
   EXPECT_EQ(r.status, 403);
-  r = call(op_, "POST", m + "/staff", "/v1/merchants/{merchant_id}/staff",
+  r = call(op_token_, "POST", m + "/staff", "/v1/merchants/{merchant_id}/staff",
            json{{"member_id", staff_.id}}.dump());
   ASSERT_EQ(r.status, 201) << r.body;
 
@@ -203,9 +180,9 @@ TEST_P(MarketRoutesTest, RedeemWriteOffCancelAndSettle) {
   EXPECT_TRUE(r.body.starts_with("\"merchant_id\",")) << r.body;
   r = call(staff_token_, "GET", "/v1/settlement?from=2026-11-01&to=2026-11-30", "/v1/settlement");
   EXPECT_EQ(r.status, 403);
-  r = call(op_, "GET", "/v1/settlement?from=2026-11-30&to=2026-11-01", "/v1/settlement");
+  r = call(op_token_, "GET", "/v1/settlement?from=2026-11-30&to=2026-11-01", "/v1/settlement");
   EXPECT_EQ(error_code(r), "invalid_period");
-  r = call(op_, "GET", "/v1/settlement?from=2026-11-01&to=2026-11-30", "/v1/settlement");
+  r = call(op_token_, "GET", "/v1/settlement?from=2026-11-01&to=2026-11-30", "/v1/settlement");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(json::parse(r.body)["lines"].size(), 1U);
 
@@ -230,34 +207,34 @@ TEST_P(MarketRoutesTest, MerchantsAreTheOperatorsAndOffersAreValidated) {
       {"stores", {{{"name", "Line 1 kiosk"}, {"org_id", 7}}}}};
   auto r = call(alice_token_, "POST", "/v1/merchants", "/v1/merchants", merchant.dump());
   EXPECT_EQ(r.status, 403);
-  r = call(op_, "POST", "/v1/merchants", "/v1/merchants", merchant.dump());
+  r = call(op_token_, "POST", "/v1/merchants", "/v1/merchants", merchant.dump());
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(json::parse(r.body)["settlement"]["account_no"], "****9876");
-  r = call(op_, "POST", "/v1/merchants", "/v1/merchants", merchant.dump());
+  r = call(op_token_, "POST", "/v1/merchants", "/v1/merchants", merchant.dump());
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(error_code(r), "merchant_name_taken");
-  r = call(op_, "GET", "/v1/merchants?limit=1", "/v1/merchants");
+  r = call(op_token_, "GET", "/v1/merchants?limit=1", "/v1/merchants");
   ASSERT_EQ(r.status, 200);
   EXPECT_FALSE(json::parse(r.body)["next_cursor"].is_null());
 
   const std::string offers = "/v1/merchants/" + std::to_string(merchant_.id) + "/offers";
   json bad = offer_body();
   bad["price_points"] = 0;
-  r = call(op_, "POST", offers, "/v1/merchants/{merchant_id}/offers", bad.dump());
+  r = call(op_token_, "POST", offers, "/v1/merchants/{merchant_id}/offers", bad.dump());
   EXPECT_EQ(error_code(r), "price_must_be_positive");
   bad = offer_body();
   bad["sale_ends_at"] = "tomorrow";
-  r = call(op_, "POST", offers, "/v1/merchants/{merchant_id}/offers", bad.dump());
+  r = call(op_token_, "POST", offers, "/v1/merchants/{merchant_id}/offers", bad.dump());
   EXPECT_EQ(error_code(r), "invalid_time");
   bad = offer_body();
   bad["colour"] = "green";
-  r = call(op_, "POST", offers, "/v1/merchants/{merchant_id}/offers", bad.dump());
+  r = call(op_token_, "POST", offers, "/v1/merchants/{merchant_id}/offers", bad.dump());
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(count("market_offers"), 0);
   // A physical good: ordered with an address, handed over by order id.
   json physical = offer_body();
   physical["fulfilment"] = "physical";
-  r = call(op_, "POST", offers, "/v1/merchants/{merchant_id}/offers", physical.dump());
+  r = call(op_token_, "POST", offers, "/v1/merchants/{merchant_id}/offers", physical.dump());
   ASSERT_EQ(r.status, 201) << r.body;
   const std::string orders =
       "/v1/offers/" + std::to_string(json::parse(r.body)["id"].get<std::int64_t>()) + "/orders";
@@ -274,13 +251,13 @@ TEST_P(MarketRoutesTest, MerchantsAreTheOperatorsAndOffersAreValidated) {
   const std::string pattern = "/v1/merchants/{merchant_id}/orders/{order_id}/fulfil";
   r = call(alice_token_, "POST", fulfil, pattern);
   EXPECT_EQ(r.status, 403);
-  r = call(op_, "POST", fulfil, pattern);
+  r = call(op_token_, "POST", fulfil, pattern);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json::parse(r.body)["status"], "redeemed");
-  r = call(op_, "POST", fulfil, pattern);
+  r = call(op_token_, "POST", fulfil, pattern);
   EXPECT_EQ(error_code(r), "voucher_redeemed");
 
-  r = call(op_, "GET", "/v1/offers/99", "/v1/offers/{offer_id}");
+  r = call(op_token_, "GET", "/v1/offers/99", "/v1/offers/{offer_id}");
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(error_code(r), "offer_not_found");
 }

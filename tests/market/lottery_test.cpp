@@ -108,19 +108,6 @@ class LotteryTest : public MembersFixture {
     MembersFixture::TearDown();
   }
 
-  void fund(const members::MemberView& m, std::int64_t points) {
-    ledger::Transfer t;
-    t.id = new_time_ordered_id();
-    t.debit_account_id = ledger::kPlatformPointsAccount;
-    t.credit_account_id = m.points_account_id;
-    t.amount = points;
-    t.code = ledger::codes::operator_adjustment;
-    const std::vector<ledger::Transfer> one{t};
-    auto r = ledger_->submit(one);
-    ASSERT_OK(r);
-    ASSERT_EQ(r->front(), ledger::TransferStatus::ok);
-  }
-
   // Opens in an hour, for a day; 10 points a draw; a metro card (10 %, 5 in stock) and a bike
   // pass (20 %, 10 in stock), else nothing.
   LotteryInput input() const {

@@ -76,19 +76,6 @@ class MarketFixture : public MembersFixture {
     return m;
   }
 
-  void fund(std::int64_t account_id, std::int64_t points) {
-    ledger::Transfer t;
-    t.id = new_time_ordered_id();
-    t.debit_account_id = ledger::kPlatformPointsAccount;
-    t.credit_account_id = account_id;
-    t.amount = points;
-    t.code = ledger::codes::operator_adjustment;
-    const std::vector<ledger::Transfer> one{t};
-    auto r = ledger_->submit(one);
-    ASSERT_OK(r);
-    ASSERT_EQ(r->front(), ledger::TransferStatus::ok);
-  }
-
   ledger::Account account(std::int64_t id) {
     auto a = ledger_->lookup_account(id);
     EXPECT_TRUE(a.has_value());

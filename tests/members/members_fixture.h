@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/id.h"
 #include "ledger/ledger.h"
 #include "members/members.h"
 #include "store/migrate.h"
@@ -65,6 +66,24 @@ class MembersFixture : public EngineTest {
 
   std::unique_ptr<members::Members> make_members(members::Options o) {
     return std::make_unique<members::Members>(db_->store(), *ledger_, keys_, clock_, std::move(o));
+  }
+
+  // Gives an account points as an operator would: one adjustment from the platform's issuing
+  // account, which must apply.
+  void fund(std::int64_t account_id, std::int64_t points) {
+    ledger::Transfer t;
+    t.id = new_time_ordered_id();
+    t.debit_account_id = ledger::kPlatformPointsAccount;
+    t.credit_account_id = account_id;
+    t.amount = points;
+    t.code = ledger::codes::operator_adjustment;
+    const std::vector<ledger::Transfer> one{t};
+    auto r = ledger_->submit(one);
+    ASSERT_OK(r);
+    ASSERT_EQ(r->front(), ledger::TransferStatus::ok);
+  }
+  void fund(const members::MemberView& m, std::int64_t points) {
+    fund(m.points_account_id, points);
   }
 
   // Rows in table (a name from the test itself, never input).
