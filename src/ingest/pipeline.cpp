@@ -633,27 +633,6 @@ Result<void> write_records(store::Connection& c, const Source& source,
   return c.bulk_insert("ingest_records", kColumns, values);
 }
 
-// One multi-row upsert per chunk instead of a statement per row: on PostgreSQL each statement is a
-// round trip. `columns` are inserted; `update` is the SET clause on conflict of `key`.
-Result<void> upsert_rows(store::Connection& c, std::string_view table, std::string_view columns,
-                         std::size_t width, std::string_view key, std::string_view update,
-                         const std::vector<store::Param>& values) {
-  // Rows per statement in powers of two (a row cannot be repeated to pad an upsert): at most 10
-  // statement shapes per table, which the statement caches keep across batches.
-  constexpr std::size_t kRowsPerStatement = 512;
-  const std::size_t rows = values.size() / width;
-  for (std::size_t at = 0; at < rows;) {
-    const std::size_t n = std::bit_floor(std::min(kRowsPerStatement, rows - at));
-    std::string sql = "INSERT INTO " + std::string(table) + " (" + std::string(columns) +
-                      ") VALUES " + store::placeholder_rows(n, width) + " ON CONFLICT (" +
-                      std::string(key) + ") DO UPDATE SET " + std::string(update);
-    auto r = c.exec(sql, std::span<const store::Param>(values.data() + at * width, n * width));
-    if (!r) return fail(r.error());
-    at += n;
-  }
-  return {};
-}
-
 Result<void> write_usage(store::Connection& c, const std::map<UsageKey, Usage>& before,
                          const std::map<UsageKey, Usage>& after) {
   std::vector<Usage> deltas;
@@ -672,16 +651,17 @@ Result<void> write_usage(store::Connection& c, const std::map<UsageKey, Usage>& 
     values.insert(values.end(), {std::get<0>(*keys[i]), std::string_view(std::get<1>(*keys[i])),
                                  std::string_view(std::get<2>(*keys[i])), deltas[i].reduction_mg,
                                  deltas[i].records, deltas[i].points});
-  return upsert_rows(c, "ingest_member_usage",
-                     "member_id, period, code, reduction_mg, records, points", 6,
-                     "member_id, period, code",
-                     "reduction_mg = ingest_member_usage.reduction_mg + excluded.reduction_mg, "
-                     "records = ingest_member_usage.records + excluded.records, "
-                     "points = ingest_member_usage.points + excluded.points",
-                     values);
+  return store::upsert_rows(
+      c, "ingest_member_usage", "member_id, period, code, reduction_mg, records, points", 6,
+      "member_id, period, code",
+      "reduction_mg = ingest_member_usage.reduction_mg + excluded.reduction_mg, "
+      "records = ingest_member_usage.records + excluded.records, "
+      "points = ingest_member_usage.points + excluded.points",
+      values);
 }
 
-Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items) {
+Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items,
+                           const CreditHook& on_credited) {
   std::map<std::pair<std::string, std::string>, Usage> by_day;
   std::map<std::int64_t, std::pair<Usage, std::int64_t>> by_member;
   for (const auto& it : items) {
@@ -700,19 +680,27 @@ Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items)
   for (const auto& [key, u] : by_day)
     days.insert(days.end(), {std::string_view(key.first), std::string_view(key.second), u.records,
                              u.reduction_mg, u.points});
-  auto r = upsert_rows(c, "ingest_rollup_day_scenario",
-                       "day, scenario, records, reduction_mg, points", 5, "day, scenario",
-                       "records = ingest_rollup_day_scenario.records + excluded.records, "
-                       "reduction_mg = ingest_rollup_day_scenario.reduction_mg + "
-                       "excluded.reduction_mg, points = ingest_rollup_day_scenario.points + "
-                       "excluded.points",
-                       days);
+  if (on_credited) {
+    std::vector<CreditedBehaviour> credited;
+    for (const auto& it : items)
+      if (credits(it))
+        credited.push_back({it.member_id, it.day, it.scenario, it.out.reduction_mg, it.out.points});
+    if (!credited.empty())
+      if (auto r = on_credited(c, credited); !r) return r;
+  }
+  auto r = store::upsert_rows(c, "ingest_rollup_day_scenario",
+                              "day, scenario, records, reduction_mg, points", 5, "day, scenario",
+                              "records = ingest_rollup_day_scenario.records + excluded.records, "
+                              "reduction_mg = ingest_rollup_day_scenario.reduction_mg + "
+                              "excluded.reduction_mg, points = ingest_rollup_day_scenario.points + "
+                              "excluded.points",
+                              days);
   if (!r) return r;
   std::vector<store::Param> members;
   for (const auto& [member, mu] : by_member)
     members.insert(members.end(),
                    {member, mu.first.records, mu.first.reduction_mg, mu.first.points, mu.second});
-  return upsert_rows(
+  return store::upsert_rows(
       c, "ingest_rollup_member", "member_id, records, reduction_mg, points, last_occurred_at_us", 5,
       "member_id",
       "records = ingest_rollup_member.records + excluded.records, "
@@ -757,7 +745,7 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
     return r;
   if (auto r = write_records(c, w.source, w.items, w.catalog, w.now_us); !r) return r;
   if (auto r = write_usage(c, before, *usage); !r) return r;
-  return write_rollups(c, w.items);
+  return write_rollups(c, w.items, options_.on_credited);
 }
 
 // Evidence claims and review (docs/ingestion.md, "Evidence claims and review"): a member's own
@@ -1009,7 +997,7 @@ Result<RecordOutcome> Pipeline::review(const ReviewDecision& d) {
     const std::string prov = provenance(catalog, it).dump();
     if (auto r = write_review(c, d.source_id, it, prov, d, now_us); !r) return r;
     if (auto r = write_usage(c, before, *usage); !r) return r;
-    if (auto r = write_rollups(c, items); !r) return r;
+    if (auto r = write_rollups(c, items, options_.on_credited); !r) return r;
     answer = it.out;
     return {};
   });

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,18 @@ inline constexpr std::size_t kBatchRecordsMax = 10'000;
 // "behaviour:" + source id + "/" + external id fits the ledger's 128-byte transfer reference.
 inline constexpr std::size_t kExternalIdBytesMax = 96;
 
+// One credited behaviour as modules above ingestion keep it (the organisations' rollups).
+struct CreditedBehaviour {
+  std::int64_t member_id = 0;
+  Day day = 0;  // the local day it occurred
+  std::string_view scenario;
+  std::int64_t reduction_mg = 0;
+  std::int64_t points = 0;
+};
+// Runs inside the batch's write transaction, after the postings; its error fails the batch.
+using CreditHook =
+    std::function<Result<void>(store::Connection&, std::span<const CreditedBehaviour>)>;
+
 struct PipelineOptions {
   // Points per credited reduction and the daily points cap per member (points.day_max), as the
   // operator configured them.
@@ -39,6 +52,8 @@ struct PipelineOptions {
   std::int64_t future_skew_s = 300;
   // Scenarios whose partner records wait for a reviewer (evidence-based behaviours).
   std::vector<std::string> review_scenarios{"clean_plate", "second_hand", "tree_planting"};
+  // Told of every batch's credited records (none: nobody is told).
+  CreditHook on_credited;
 };
 
 // What happened to one record. outcome: credited | duplicate | capped | pending_review | rejected.

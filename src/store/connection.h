@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -90,6 +91,23 @@ class Connection {
   virtual Result<void> rollback_to(std::string_view name) = 0;
   virtual bool in_transaction() const = 0;
 };
+
+// A nullable integer parameter: NULL when absent.
+inline Param nullable(const std::optional<std::int64_t>& v) {
+  return v ? Param{*v} : Param{nullptr};
+}
+// A nullable text parameter: NULL when absent. Borrows the text, like Param.
+inline Param nullable(const std::optional<std::string>& v) {
+  return v ? Param{std::string_view(*v)} : Param{nullptr};
+}
+
+// Inserts rows (row-major `values`, `width` params per row) into `table` (`columns`, a
+// comma-separated list) and, for rows whose `key` exists, runs `update` (the SET clause, which may
+// read `excluded.`). One multi-row statement per chunk instead of one per row: on PostgreSQL each
+// statement is a round trip. Table and column text come from the caller's code, never input.
+Result<void> upsert_rows(Connection& c, std::string_view table, std::string_view columns,
+                         std::size_t width, std::string_view key, std::string_view update,
+                         std::span<const Param> values);
 
 // Engine error codes that callers may act on. Engines map their native errors to these codes in
 // Error::code; everything else is "db_error".
