@@ -8,9 +8,9 @@ namespace tanpu::cli {
 
 std::vector<store::Migration> all_migrations() {
   std::vector<store::Migration> all;
-  for (auto part :
-       {ledger::migrations(), members::migrations(), points::migrations(), ingest::migrations(),
-        market::migrations(), market::lottery_migrations(), market::donation_migrations()}) {
+  for (auto part : {ledger::migrations(), members::migrations(), points::migrations(),
+                    ingest::migrations(), market::migrations(), market::lottery_migrations(),
+                    market::donation_migrations(), orgs::migrations()}) {
     all.insert(all.end(), part.begin(), part.end());
   }
   return all;
@@ -85,8 +85,28 @@ Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
   rt->consents = std::make_unique<ingest::Consents>(*rt->store, rt->clock);
   rt->points =
       std::make_unique<points::Points>(*rt->store, *rt->ledger, rt->clock, rt->intake.points);
+  orgs::Options orgs_options;
+  orgs_options.utc_offset_minutes = rt->intake.points.utc_offset_minutes;
+  rt->orgs = std::make_unique<orgs::Orgs>(*rt->store, *rt->ledger, *rt->members, *keys, rt->clock,
+                                          orgs_options);
+  // Every credited behaviour feeds the organisations' rollups in its own transaction.
+  rt->intake.on_credited = [orgs = rt->orgs.get()](
+                               store::Connection& c,
+                               std::span<const ingest::CreditedBehaviour> credited) {
+    std::vector<orgs::Credit> credits;
+    credits.reserve(credited.size());
+    for (const auto& b : credited)
+      credits.push_back({b.member_id, b.day, std::string(b.scenario), b.reduction_mg, b.points});
+    return orgs->record_credits(c, credits);
+  };
   market::Options market_options;
   market_options.utc_offset_minutes = rt->intake.points.utc_offset_minutes;
+  // Offers limited to an organisation or a region ask the organisations.
+  market_options.eligibility = [orgs = rt->orgs.get()](std::int64_t member_id,
+                                                       std::optional<std::int64_t> org_id,
+                                                       const std::optional<std::string>& region) {
+    return orgs->eligible(member_id, org_id, region);
+  };
   rt->market = std::make_unique<market::Market>(*rt->store, *rt->ledger, *rt->members, rt->clock,
                                                 market_options);
   rt->lotteries = std::make_unique<market::Lotteries>(

@@ -17,6 +17,7 @@
 #include "members/members.h"
 #include "methodology/catalog.h"
 #include "methodology/evaluator.h"
+#include "orgs/orgs.h"
 #include "points/points.h"
 #include "store/migrate.h"
 #include "store/store.h"
@@ -42,6 +43,7 @@ struct Runtime {
   std::unique_ptr<market::Market> market;
   std::unique_ptr<market::Lotteries> lotteries;
   std::unique_ptr<market::Donations> donations;
+  std::unique_ptr<orgs::Orgs> orgs;
   ingest::PipelineOptions intake;  // the points policy included
 };
 

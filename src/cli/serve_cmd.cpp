@@ -115,6 +115,7 @@ int run_serve(const Config& config) {
   app.market = (*rt)->market.get();
   app.lotteries = (*rt)->lotteries.get();
   app.donations = (*rt)->donations.get();
+  app.orgs = (*rt)->orgs.get();
   http::Router router;
   http::add_all_routes(router, app);
   http::ServerOptions options;

@@ -31,6 +31,9 @@ class Market;
 class Lotteries;
 class Donations;
 }  // namespace tanpu::market
+namespace tanpu::orgs {
+class Orgs;
+}
 
 namespace tanpu::http {
 
@@ -51,6 +54,7 @@ struct App {
   market::Market* market = nullptr;        // merchants, offers, orders, vouchers, settlement
   market::Lotteries* lotteries = nullptr;  // lotteries and lucky bags
   market::Donations* donations = nullptr;  // charity projects and donations
+  orgs::Orgs* orgs = nullptr;              // organisations, rosters, activities, credits
 };
 
 // One routes file per module; each adds its routes to the router.
@@ -64,6 +68,7 @@ void add_points_routes(Router& router, App& app);  // /v1/me/points
 void add_market_routes(Router& router, App& app);  // /v1/merchants…, /v1/offers…, /v1/me/orders…
 void add_lottery_routes(Router& router, App& app);   // /v1/lotteries…
 void add_donation_routes(Router& router, App& app);  // /v1/charity-projects…, /v1/me/donations…
+void add_org_routes(Router& router, App& app);  // /v1/orgs…, /v1/activities…, /v1/me/orgs…
 
 // All of the above.
 void add_all_routes(Router& router, App& app);

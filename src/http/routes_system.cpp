@@ -56,6 +56,7 @@ void add_all_routes(Router& router, App& app) {
   add_market_routes(router, app);
   add_lottery_routes(router, app);
   add_donation_routes(router, app);
+  add_org_routes(router, app);
 }
 
 }  // namespace tanpu::http

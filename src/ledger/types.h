@@ -75,10 +75,11 @@ namespace codes {
 inline constexpr std::uint32_t pending_expired = 1;  // the void the ledger writes on timeout
 inline constexpr std::uint32_t operator_adjustment = 2;
 inline constexpr std::uint32_t behaviour_credit = 100;
-inline constexpr std::uint32_t points_expiry = 110;  // expired points return to the issuer
-inline constexpr std::uint32_t market_order = 200;   // an order's hold, posted at write-off
-inline constexpr std::uint32_t lottery_entry = 210;  // the points price of one lottery draw
-inline constexpr std::uint32_t donation = 220;       // points given to a charity project
+inline constexpr std::uint32_t points_expiry = 110;     // expired points return to the issuer
+inline constexpr std::uint32_t market_order = 200;      // an order's hold, posted at write-off
+inline constexpr std::uint32_t lottery_entry = 210;     // the points price of one lottery draw
+inline constexpr std::uint32_t donation = 220;          // points given to a charity project
+inline constexpr std::uint32_t activity_checkin = 300;  // an organisation activity's check-in
 inline constexpr std::uint32_t bench = 9000;
 }  // namespace codes
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,16 @@ class MembersFixture : public EngineTest {
 
   std::unique_ptr<members::Members> make_members(members::Options o) {
     return std::make_unique<members::Members>(db_->store(), *ledger_, keys_, clock_, std::move(o));
+  }
+
+  // Applies the ledger's and the members' migrations and then `extra` (a module tested on top).
+  void migrate_with(std::span<const store::Migration> extra) {
+    std::vector<store::Migration> all(ledger::migrations().begin(), ledger::migrations().end());
+    all.insert(all.end(), members::migrations().begin(), members::migrations().end());
+    all.insert(all.end(), extra.begin(), extra.end());
+    auto lease = db_->store().acquire();
+    ASSERT_OK(lease);
+    ASSERT_OK(store::migrate(**lease, all));
   }
 
   // Gives an account points as an operator would: one adjustment from the platform's issuing
