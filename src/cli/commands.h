@@ -77,6 +77,24 @@ struct FlashSaleBenchArgs {
 };
 int run_bench_flash_sale(const Config& config, const FlashSaleBenchArgs& args);
 
+struct ImportBenchArgs {
+  std::string store = "sqlite";  // sqlite | postgres (TANPU_DATABASE_URL)
+  std::int64_t rows = 50'000;
+  std::string format = "csv";  // csv | xlsx
+  bool json = false;
+};
+int run_bench_import(const Config& config, const ImportBenchArgs& args);
+
+struct DashboardBenchArgs {
+  std::string store = "sqlite";  // sqlite | postgres (TANPU_DATABASE_URL)
+  std::int64_t members = 38'000;
+  std::int64_t records = 3'000'000;
+  int requests = 200;      // dashboards timed
+  int naive_requests = 5;  // naive scans timed
+  bool json = false;
+};
+int run_bench_dashboard(const Config& config, const DashboardBenchArgs& args);
+
 struct PointsExpireArgs {
   std::string at;  // ISO-8601; default now
   bool dry_run = false;

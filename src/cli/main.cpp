@@ -194,6 +194,32 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   bf.add_flag("--json", fb.json, "print only the JSON result");
 
+  ImportBenchArgs imb;
+  Command& bench_import = add_command(commands, *bench, "import",
+                                      "one-click roster import: dry run, import, re-import");
+  CLI::App& bim = *bench_import.app;
+  bim.add_option("--store", imb.store, "sqlite | postgres")
+      ->check(CLI::IsMember({"sqlite", "postgres"}));
+  bim.add_option("--rows", imb.rows, "roster rows")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{100'000}));
+  bim.add_option("--format", imb.format, "csv | xlsx")->check(CLI::IsMember({"csv", "xlsx"}));
+  bim.add_flag("--json", imb.json, "print only the JSON result");
+
+  DashboardBenchArgs db;
+  Command& bench_dashboard = add_command(commands, *bench, "dashboard",
+                                         "a university's dashboard from rollups vs raw scans");
+  CLI::App& bd = *bench_dashboard.app;
+  bd.add_option("--store", db.store, "sqlite | postgres")
+      ->check(CLI::IsMember({"sqlite", "postgres"}));
+  bd.add_option("--members", db.members, "members of the university")
+      ->check(CLI::Range(std::int64_t{200}, std::int64_t{100'000}));
+  bd.add_option("--records", db.records, "behaviour records of its members")
+      ->check(CLI::Range(std::int64_t{1'000}, std::int64_t{100'000'000}));
+  bd.add_option("--requests", db.requests, "dashboards timed")->check(CLI::Range(10, 100'000));
+  bd.add_option("--naive-requests", db.naive_requests, "naive scans timed")
+      ->check(CLI::Range(1, 100));
+  bd.add_flag("--json", db.json, "print only the JSON result");
+
   auto* version = app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -221,6 +247,8 @@ int main(int argc, char** argv) {
   if (cmd == &bench_quantify) return run_bench_quantify(cmd->config, qb);
   if (cmd == &bench_ingest) return run_bench_ingest(cmd->config, ib);
   if (cmd == &bench_flash) return run_bench_flash_sale(cmd->config, fb);
+  if (cmd == &bench_import) return run_bench_import(cmd->config, imb);
+  if (cmd == &bench_dashboard) return run_bench_dashboard(cmd->config, db);
   if (cmd == &simulate) {
     if (sa.password_stdin && !std::getline(std::cin, sa.operator_password)) return 2;
     return run_simulate(cmd->config, sa);

@@ -19,6 +19,7 @@
 #include "core/crypto.h"
 #include "http/client.h"
 #include "ingest/signature.h"
+#include "tabular/tabular.h"
 
 namespace tanpu::cli {
 namespace {
@@ -189,6 +190,7 @@ struct Partner {
 struct Member {
   std::string email;
   std::string token;
+  std::string activation_code;  // campus: from the roster import
   std::string ref;  // the partners' pseudonymous reference (the same for every partner here)
   std::int64_t reduction_mg = 0;
   std::int64_t points = 0;
@@ -341,6 +343,8 @@ class Simulation {
 
   Result<json> run() {
     if (auto r = setup(); !r) return fail(r.error());
+    if (std::string_view(profile_.name) == "campus")
+      if (auto r = build_campus(); !r) return fail(r.error());
     const std::int64_t now_s = unix_now_s();
     for (int d = args_.days; d >= 1; --d) {
       if (auto r = simulate_day(now_s - std::int64_t{d} * 86400); !r) return fail(r.error());
@@ -398,6 +402,113 @@ class Simulation {
         auto grant = api.call("POST", "/v1/me/consents", {{"code", (*code)["code"]}}, m.token, 201);
         if (!grant) return fail(grant.error());
       }
+      return {};
+    });
+  }
+
+  // The campus profile's university (seed 000): three tiers, the roster imported with one click
+  // and every simulated member activated with their code, a credit programme and an activity
+  // with a check-in, all through the API as an organisation's admin would use it.
+  Result<void> build_campus() {
+    static constexpr std::array<const char*, 6> kColleges{
+        "College of Energy and Power", "College of Electrical Engineering",
+        "College of Automation",       "College of Information",
+        "College of Management",       "College of Humanities"};
+    auto session = api_.call(
+        "POST", "/v1/sessions",
+        {{"login", args_.operator_login}, {"password", args_.operator_password}}, "", 201);
+    if (!session) return fail(session.error());
+    const std::string op = (*session)["token"];
+    auto uni = api_.call("POST", "/v1/orgs",
+                         {{"type", "university"},
+                          {"name", "Shenyang Institute of Engineering (simulated " + tag_ + ")"},
+                          {"region", "CN-LN-SY"},
+                          {"depth_max", 3}},
+                         op, 201);
+    if (!uni) return fail(uni.error());
+    org_id_ = (*uni)["id"];
+    // About 30 students a class, at least one class per college.
+    const std::size_t classes = std::max<std::size_t>(
+        1, (members_.size() + 30 * kColleges.size() - 1) / (30 * kColleges.size()));
+    std::vector<std::string> paths;
+    for (const char* college : kColleges) {
+      auto c = api_.call("POST", "/v1/orgs",
+                         {{"parent_id", org_id_}, {"type", "college"}, {"name", college}}, op, 201);
+      if (!c) return fail(c.error());
+      for (std::size_t k = 1; k <= classes; ++k) {
+        const std::string name = "Class 2026-" + std::to_string(k);
+        auto cls =
+            api_.call("POST", "/v1/orgs",
+                      {{"parent_id", (*c)["id"]}, {"type", "class"}, {"name", name}}, op, 201);
+        if (!cls) return fail(cls.error());
+        paths.push_back(std::string(college) + "/" + name);
+      }
+    }
+    const std::vector<std::string> header{"name", "member_number", "email", "org_path"};
+    std::vector<std::vector<std::string>> rows;
+    for (std::size_t i = 0; i < members_.size(); ++i)
+      rows.push_back({"Student " + std::to_string(i + 1), "S2026" + std::to_string(100000 + i),
+                      members_[i].email, paths[i % paths.size()]});
+    const std::string csv = tabular::write_csv(header, rows);
+    http::Headers headers{{"Authorization", "Bearer " + op}, {"Content-Type", "text/csv"}};
+    const std::string imports = "/v1/orgs/" + std::to_string(org_id_) + "/imports?dry_run=false";
+    auto imported = api_.raw("POST", imports, csv, headers);
+    if (!imported) return fail(imported.error());
+    if (imported->status != 200)
+      return fail(ErrorKind::unavailable, "unexpected_status",
+                  "POST " + imports + " answered " + std::to_string(imported->status) + ": " +
+                      imported->body);
+    auto report = imported->json();
+    if (!report) return fail(report.error());
+    for (std::size_t i = 0; i < members_.size() && i < (*report)["results"].size(); ++i)
+      members_[i].activation_code = (*report)["results"][i].value("activation_code", "");
+    auto activated =
+        parallel(target_, members_.size(), [&](std::size_t i, Api& api) -> Result<void> {
+          auto a = api.call("POST", "/v1/me/activations", {{"code", members_[i].activation_code}},
+                            members_[i].token, 200);
+          return a ? Result<void>{} : fail(a.error());
+        });
+    if (!activated) return fail(activated.error());
+    auto programme = api_.call("POST", "/v1/orgs/" + std::to_string(org_id_) + "/credit-programmes",
+                               {{"name", "Undergraduate 2026"},
+                                {"points_per_credit", 500},
+                                {"credits_max", 4},
+                                {"enrolment_starts", "2026-09-01"},
+                                {"enrolment_years", 4}},
+                               op, 201);
+    if (!programme) return fail(programme.error());
+    return campus_activity(op);
+  }
+
+  // A tree-planting day: a third of the members sign up and check in with the screen's code.
+  Result<void> campus_activity(const std::string& op) {
+    const std::int64_t now_s = unix_now_s();
+    auto activity = api_.call("POST", "/v1/orgs/" + std::to_string(org_id_) + "/activities",
+                              {{"title", "Campus tree planting"},
+                               {"place", "North lawn"},
+                               {"starts_at", iso_local(now_s - 3600)},
+                               {"ends_at", iso_local(now_s + 6 * 3600)},
+                               {"capacity", std::max<std::size_t>(1, members_.size() / 3)},
+                               {"points_per_checkin", 20},
+                               {"reduction_mg_per_checkin", 5'000'000},
+                               {"scenario", "tree_planting_activity"}},
+                              op, 201);
+    if (!activity) return fail(activity.error());
+    const std::string base =
+        "/v1/activities/" + std::to_string((*activity)["id"].get<std::int64_t>());
+    const std::size_t joining = std::max<std::size_t>(1, members_.size() / 3);
+    return parallel(target_, joining, [&](std::size_t i, Api& api) -> Result<void> {
+      if (auto s = api.call("POST", base + "/signups", nullptr, members_[i].token, 200); !s)
+        return fail(s.error());
+      auto code = api.call("GET", base + "/checkin-code", nullptr, op, 200);
+      if (!code) return fail(code.error());
+      auto in =
+          api.call("POST", base + "/checkins", {{"code", (*code)["code"]}}, members_[i].token, 200);
+      if (!in) return fail(in.error());
+      std::lock_guard lock(tally_mu_);
+      ++checked_in_;
+      activity_mg_ += (*in)["reduction_mg"].get<std::int64_t>();
+      activity_points_ += (*in)["points"].get<std::int64_t>();
       return {};
     });
   }
@@ -542,7 +653,27 @@ class Simulation {
                      {"reduction_mg", ranked[i]->reduction_mg},
                      {"points", ranked[i]->points}});
     }
+    json organisation = nullptr;
+    if (org_id_ != 0) {
+      auto session = api_.call(
+          "POST", "/v1/sessions",
+          {{"login", args_.operator_login}, {"password", args_.operator_password}}, "", 201);
+      if (!session) return fail(session.error());
+      auto dash = api_.call("GET", "/v1/orgs/" + std::to_string(org_id_) + "/dashboard", nullptr,
+                            (*session)["token"], 200);
+      if (!dash) return fail(dash.error());
+      organisation = {{"org_id", org_id_},
+                      {"name", (*dash)["org"]["name"]},
+                      {"colleges", (*dash)["children"].size()},
+                      {"imported", (*dash)["imported"]},
+                      {"activated", (*dash)["activated"]},
+                      {"registration_rate", (*dash)["registration_rate"]},
+                      {"checked_in", checked_in_},
+                      {"records", (*dash)["records"]},
+                      {"reduction_mg", (*dash)["reduction_mg"]}};
+    }
     return json{{"profile", profile_.name},
+                {"organisation", std::move(organisation)},
                 {"members", members_.size()},
                 {"partners", partners_.size()},
                 {"days", args_.days},
@@ -559,7 +690,11 @@ class Simulation {
                 {"members_reduction_mg", member_mg},
                 {"members_points", member_points},
                 // What the answers credited is exactly what the members' accounts hold.
-                {"consistent", member_mg == tally_.reduction_mg && member_points == tally_.points},
+                // (plus what the campus activity's check-ins credited).
+                {"activity_reduction_mg", activity_mg_},
+                {"activity_points", activity_points_},
+                {"consistent", member_mg == tally_.reduction_mg + activity_mg_ &&
+                                   member_points == tally_.points + activity_points_},
                 {"top_members", std::move(top)}};
   }
 
@@ -576,6 +711,11 @@ class Simulation {
   std::vector<std::vector<Pending>> queues_;  // per partner: records to send
   std::vector<std::vector<Pending>> carry_;   // per partner: replays for the next batch
   Tally tally_;
+  std::int64_t org_id_ = 0;  // campus: the simulated university
+  std::mutex tally_mu_;
+  std::int64_t checked_in_ = 0;
+  std::int64_t activity_mg_ = 0;  // credited by the check-ins
+  std::int64_t activity_points_ = 0;
 };
 
 void print_human(const json& r) {
@@ -591,6 +731,15 @@ void print_human(const json& r) {
   std::printf("  credited       %.6f t CO2e, %lld points\n", r["credited_t"].get<double>(),
               r["credited_points"].get<long long>());
   std::printf("  accounts agree %s\n", r["consistent"].get<bool>() ? "yes" : "NO");
+  if (const auto& o = r["organisation"]; o.is_object()) {
+    std::printf(
+        "  organisation   %s (id %lld): %zu colleges, %lld imported, %lld activated "
+        "(%.0f %%), %lld checked in at an activity\n",
+        o["name"].get<std::string>().c_str(), o["org_id"].get<long long>(),
+        o["colleges"].get<std::size_t>(), o["imported"].get<long long>(),
+        o["activated"].get<long long>(), 100 * o["registration_rate"].get<double>(),
+        o["checked_in"].get<long long>());
+  }
   std::printf("  top members:\n");
   for (const auto& m : r["top_members"]) {
     std::printf("    %-40s %9.3f kg CO2e %8lld points\n", m["member"].get<std::string>().c_str(),
