@@ -59,11 +59,11 @@ Result<std::int64_t> make_university(orgs::Orgs& o, const orgs::Actor& op) {
   auto uni = o.create_org(op, u);
   if (!uni) return std::unexpected(uni.error());
   for (int c = 0; c < kColleges; ++c) {
-    orgs::OrgInput ci{uni->id, orgs::OrgType::college, college_name(c), std::nullopt, 3};
+    orgs::OrgInput ci{uni->id, orgs::OrgType::college, college_name(c), std::nullopt, 3, ""};
     auto college = o.create_org(op, ci);
     if (!college) return std::unexpected(college.error());
     for (int k = 0; k < kClassesPerCollege; ++k) {
-      orgs::OrgInput ki{college->id, orgs::OrgType::class_, class_name(c, k), std::nullopt, 3};
+      orgs::OrgInput ki{college->id, orgs::OrgType::class_, class_name(c, k), std::nullopt, 3, ""};
       if (auto cls = o.create_org(op, ki); !cls) return std::unexpected(cls.error());
     }
   }

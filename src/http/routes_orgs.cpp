@@ -89,6 +89,20 @@ Result<Target> caller_and_id(App& app, Request& request, std::string_view what) 
   return Target{*c, *id};
 }
 
+// The optional Idempotency-Key of a creating POST ("" when absent).
+Result<std::string> optional_key(const Request& request) {
+  if (request.header("idempotency-key").empty()) return std::string();
+  return idempotency_key(request);
+}
+
+// What a creating POST answers: 201 with what it created, 200 when its Idempotency-Key answered
+// an earlier request.
+template <class T, class Shape>
+Response created(const Result<T>& r, Shape shape) {
+  if (!r) return fail_response(r.error());
+  return json_response(shape(*r), r->replayed ? 200 : 201);
+}
+
 // The module's answer as JSON (shape(value)), or its error.
 template <class T, class Shape>
 Response answer(const Result<T>& r, Shape shape, int status = 200) {
@@ -249,13 +263,16 @@ Response create_org(App& app, const Request& request) {
   if (!c) return fail_response(c.error());
   auto input = read_org(request);
   if (!input) return fail_response(input.error());
+  auto key = optional_key(request);
+  if (!key) return fail_response(key.error());
+  input->idempotency_key = std::move(*key);
   auto org = c->orgs->create_org(c->actor, *input);
-  if (!org) {
+  if (!org && org.error().code == "org_not_found") {
     Error e = org.error();
-    if (e.code == "org_not_found") e.field = "parent_id";
+    e.field = "parent_id";
     return fail_response(e);
   }
-  return json_response(org_json(*org), 201);
+  return created(org, org_json);
 }
 
 Response list_roots(App& app, const Request& request) {
@@ -472,7 +489,10 @@ Response create_activity(App& app, Request& request) {
   auto& [c, id] = *t;
   auto input = read_activity(request, id);
   if (!input) return fail_response(input.error());
-  return answer(c.orgs->create_activity(c.actor, *input), activity_json, 201);
+  auto key = optional_key(request);
+  if (!key) return fail_response(key.error());
+  input->idempotency_key = std::move(*key);
+  return created(c.orgs->create_activity(c.actor, *input), activity_json);
 }
 
 Response org_activities(App& app, Request& request) {
@@ -576,7 +596,10 @@ Response create_programme(App& app, Request& request) {
   auto& [c, id] = *t;
   auto input = read_programme(request, id);
   if (!input) return fail_response(input.error());
-  return answer(c.orgs->create_programme(c.actor, *input), programme_json, 201);
+  auto key = optional_key(request);
+  if (!key) return fail_response(key.error());
+  input->idempotency_key = std::move(*key);
+  return created(c.orgs->create_programme(c.actor, *input), programme_json);
 }
 
 Response org_programmes(App& app, Request& request) {

@@ -107,7 +107,17 @@ Result<Activity> Orgs::create_activity(const Actor& who, const ActivityInput& in
   std::array<std::uint8_t, kActivitySecretBytes> secret{};
   random_bytes(secret);
   const std::int64_t now = clock_.now_us();
-  auto id = store_.write_value<std::int64_t>([&](store::Connection& c) -> Result<std::int64_t> {
+  const std::string hash = detail::request_hash(
+      {std::to_string(input.org_id), input.title, input.place, std::to_string(input.starts_at_us),
+       std::to_string(input.ends_at_us), std::to_string(input.capacity),
+       std::to_string(input.points_per_checkin), std::to_string(input.reduction_mg_per_checkin),
+       input.scenario});
+  bool replayed = false;
+  const auto job = [&](store::Connection& c) -> Result<std::int64_t> {
+    auto earlier = detail::replay(c, who.member_id, input.idempotency_key, "activity", hash);
+    if (!earlier) return fail(earlier.error());
+    replayed = earlier->has_value();
+    if (replayed) return **earlier;
     auto org = load_org(c, input.org_id);
     if (!org) return fail(org.error());
     auto ok = holds(c, who, *org, OrgRole::admin);
@@ -124,10 +134,21 @@ Result<Activity> Orgs::create_activity(const Actor& who, const ActivityInput& in
          input.capacity, input.points_per_checkin, input.reduction_mg_per_checkin, input.scenario,
          std::span<const std::uint8_t>(secret), who.member_id, now});
     if (!row) return fail(row.error());
+    if (auto r = detail::remember(c, who.member_id, input.idempotency_key, "activity", hash,
+                                  row->i64(0, 0), now);
+        !r)
+      return fail(r.error());
     return row->i64(0, 0);
-  });
+  };
+  auto id = store_.write_value<std::int64_t>(job);
+  // Two requests with one key at once: the second one's insert collides; run again, it
+  // answers what the first created.
+  if (!id && id.error().code == store::kUniqueViolation && !input.idempotency_key.empty())
+    id = store_.write_value<std::int64_t>(job);
   if (!id) return fail(id.error());
-  return get_activity(*id);
+  auto activity = get_activity(*id);
+  if (activity) activity->replayed = replayed;
+  return activity;
 }
 
 Result<Activity> Orgs::get_activity(std::int64_t activity_id) {

@@ -64,7 +64,16 @@ Result<Programme> Orgs::create_programme(const Actor& who, const ProgrammeInput&
                    "enrolment_starts");
   const Day ends = years_after(in.enrolment_starts, in.enrolment_years);
   const std::int64_t now = clock_.now_us();
-  auto id = store_.write_value<std::int64_t>([&](store::Connection& c) -> Result<std::int64_t> {
+  const std::string hash = detail::request_hash(
+      {std::to_string(in.org_id), in.name, std::to_string(in.points_per_credit),
+       std::to_string(in.credits_max), std::to_string(in.enrolment_starts),
+       std::to_string(in.enrolment_years)});
+  bool replayed = false;
+  const auto job = [&](store::Connection& c) -> Result<std::int64_t> {
+    auto earlier = detail::replay(c, who.member_id, in.idempotency_key, "programme", hash);
+    if (!earlier) return fail(earlier.error());
+    replayed = earlier->has_value();
+    if (replayed) return **earlier;
     auto org = load_org(c, in.org_id);
     if (!org) return fail(org.error());
     auto ok = holds(c, who, *org, OrgRole::admin);
@@ -80,15 +89,26 @@ Result<Programme> Orgs::create_programme(const Actor& who, const ProgrammeInput&
          std::int64_t{in.enrolment_starts}, std::int64_t{ends}, std::int64_t{in.enrolment_years},
          who.member_id, now});
     if (!row) return fail(row.error());
+    if (auto r = detail::remember(c, who.member_id, in.idempotency_key, "programme", hash,
+                                  row->i64(0, 0), now);
+        !r)
+      return fail(r.error());
     return row->i64(0, 0);
-  });
+  };
+  auto id = store_.write_value<std::int64_t>(job);
+  // Two requests with one key at once: the second one's insert collides; run again, it
+  // answers what the first created.
+  if (!id && id.error().code == store::kUniqueViolation && !in.idempotency_key.empty())
+    id = store_.write_value<std::int64_t>(job);
   if (!id) return fail(id.error());
   auto lease = store_.acquire();
   if (!lease) return fail(lease.error());
   auto rows = (*lease)->query(
       "SELECT " + std::string(kProgrammeColumns) + " FROM orgs_programmes WHERE id = ?", {*id});
   if (!rows) return fail(rows.error());
-  return programme_from_row(*rows, 0);
+  Programme p = programme_from_row(*rows, 0);
+  p.replayed = replayed;
+  return p;
 }
 
 Result<std::vector<Programme>> Orgs::programmes(const Actor& who, std::int64_t org_id) {

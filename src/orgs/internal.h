@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -81,6 +83,19 @@ struct RollupDeltas {
 // organisation moving leaves some ancestors and joins others.
 Result<void> shift_org(store::Connection& c, std::int64_t org_id,
                        std::span<const std::int64_t> ancestors, std::int64_t sign);
+
+// Idempotent creation (architecture.md §10): a creating request may carry a key, unique per
+// member. The id created first under (member_id, key), if any; idempotency_conflict (conflict) if
+// the key was used for another kind or other input (request_sha256 differs).
+Result<std::optional<std::int64_t>> replay(store::Connection& c, std::int64_t member_id,
+                                           std::string_view key, std::string_view kind,
+                                           std::string_view request_sha256);
+// Records what (member_id, key) created, in the creating transaction.
+Result<void> remember(store::Connection& c, std::int64_t member_id, std::string_view key,
+                      std::string_view kind, std::string_view request_sha256,
+                      std::int64_t created_id, std::int64_t now_us);
+// The hex SHA-256 of the fields of a request, joined unambiguously.
+std::string request_hash(std::initializer_list<std::string_view> fields);
 
 // The names on the path from below the root down to org (e.g. "College/Class 1"), read in c.
 Result<std::string> path_names(store::Connection& c, std::string_view path);

@@ -61,6 +61,7 @@ struct Org {
   std::int32_t depth_max = 3;         // of the tree (the root's setting)
   bool archived = false;
   std::int64_t created_at_us = 0;
+  bool replayed = false;  // answered from an earlier request with the same idempotency key
 };
 
 struct OrgInput {
@@ -69,6 +70,7 @@ struct OrgInput {
   std::string name;                   // 1..kOrgNameBytesMax bytes, unique among siblings
   std::optional<std::string> region;  // "CN", "CN-LN", "CN-LN-SY"…
   std::int32_t depth_max = 3;         // first tier only: 1..kDepthMaxLimit
+  std::string idempotency_key;        // optional: the same key and input answer the first again
 };
 
 // Roles held in an organisation; each reaches the organisation's whole subtree.
@@ -145,6 +147,7 @@ struct ActivityInput {
   std::int64_t points_per_checkin = 0;        // 0..kActivityPointsMax
   std::int64_t reduction_mg_per_checkin = 0;  // 0.. (e.g. a tree planted, from a methodology)
   std::string scenario = "activity";          // the dashboards' scenario for the check-ins
+  std::string idempotency_key;                // optional, as OrgInput's
 };
 
 struct Activity {
@@ -162,6 +165,7 @@ struct Activity {
   std::int64_t checked_in = 0;
   std::int64_t created_by = 0;
   std::int64_t created_at_us = 0;
+  bool replayed = false;
 };
 
 // The code a screen shows for check-in now, and until when it is valid.
@@ -187,6 +191,7 @@ struct ProgrammeInput {
   std::int64_t credits_max = 4;          // 1..100
   Day enrolment_starts = 0;              // the first day points count
   std::int32_t enrolment_years = 4;      // 1..10
+  std::string idempotency_key;           // optional, as OrgInput's
 };
 
 struct Programme {
@@ -199,6 +204,7 @@ struct Programme {
   Day enrolment_ends = 0;  // exclusive
   std::int32_t enrolment_years = 0;
   std::int64_t created_at_us = 0;
+  bool replayed = false;
 };
 
 struct TranscriptLine {

@@ -174,7 +174,23 @@ CREATE TABLE orgs_programmes (
 CREATE INDEX orgs_programmes_org ON orgs_programmes (org_id);
 )sql";
 
-constexpr std::array kMigrations{store::Migration{"orgs", 1, "organisations", kSchemaV1}};
+// What a creating request with an Idempotency-Key created, per member and key.
+constexpr std::string_view kSchemaV2 = R"sql(
+CREATE TABLE orgs_idempotency (
+  member_id BIGINT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  request_sha256 TEXT NOT NULL,
+  created_id BIGINT NOT NULL,
+  created_at_us BIGINT NOT NULL,
+  PRIMARY KEY (member_id, idempotency_key)
+);
+)sql";
+
+constexpr std::array kMigrations{
+    store::Migration{"orgs", 1, "organisations", kSchemaV1},
+    store::Migration{"orgs", 2, "idempotency", kSchemaV2},
+};
 
 constexpr std::array<std::pair<OrgType, std::string_view>, 10> kTypeNames{{
     {OrgType::university, "university"},
@@ -329,6 +345,44 @@ std::string normalise_code(std::string_view typed) {
   return out;
 }
 
+Result<std::optional<std::int64_t>> replay(store::Connection& c, std::int64_t member_id,
+                                           std::string_view key, std::string_view kind,
+                                           std::string_view request_sha256) {
+  if (key.empty()) return std::optional<std::int64_t>{};
+  auto rows = c.query(
+      "SELECT kind, request_sha256, created_id FROM orgs_idempotency WHERE member_id = ? AND "
+      "idempotency_key = ?",
+      {member_id, key});
+  if (!rows) return fail(rows.error());
+  if (rows->empty()) return std::optional<std::int64_t>{};
+  if (rows->text(0, 0) != kind || rows->text(0, 1) != request_sha256)
+    return conflict("idempotency_conflict",
+                    "this Idempotency-Key was used for another request; use a new key");
+  return std::optional<std::int64_t>{rows->i64(0, 2)};
+}
+
+Result<void> remember(store::Connection& c, std::int64_t member_id, std::string_view key,
+                      std::string_view kind, std::string_view request_sha256,
+                      std::int64_t created_id, std::int64_t now_us) {
+  if (key.empty()) return {};
+  auto r = c.exec(
+      "INSERT INTO orgs_idempotency (member_id, idempotency_key, kind, request_sha256, "
+      "created_id, created_at_us) VALUES (?, ?, ?, ?, ?, ?)",
+      {member_id, key, kind, request_sha256, created_id, now_us});
+  if (!r) return fail(r.error());
+  return {};
+}
+
+std::string request_hash(std::initializer_list<std::string_view> fields) {
+  std::string joined;
+  for (const auto f : fields) {
+    joined += std::to_string(f.size());
+    joined += ':';
+    joined += f;
+  }
+  return to_hex(sha256(joined));
+}
+
 Result<std::string> path_names(store::Connection& c, std::string_view path) {
   const auto ids = path_ids(path);
   std::string out;
@@ -416,7 +470,15 @@ Result<Org> Orgs::create_org(const Actor& who, const OrgInput& input) {
       return invalid("invalid_depth_max", "depth_max is 1 to 6", "depth_max");
   }
   const std::int64_t now = clock_.now_us();
-  auto id = store_.write_value<std::int64_t>([&](store::Connection& c) -> Result<std::int64_t> {
+  const std::string hash = detail::request_hash(
+      {std::to_string(input.parent_id.value_or(0)), to_string(input.type), input.name,
+       input.region.value_or(""), std::to_string(input.depth_max)});
+  bool replayed = false;
+  const auto job = [&](store::Connection& c) -> Result<std::int64_t> {
+    auto earlier = detail::replay(c, who.member_id, input.idempotency_key, "org", hash);
+    if (!earlier) return fail(earlier.error());
+    replayed = earlier->has_value();
+    if (replayed) return **earlier;
     std::int64_t root = 0;
     std::int32_t depth = 1;
     std::string parent_path = "/";
@@ -464,12 +526,23 @@ Result<Org> Orgs::create_org(const Actor& who, const OrgInput& input) {
                         {std::string_view(path), root == 0 ? created : root, created});
         !u)
       return fail(u.error());
+    if (auto r =
+            detail::remember(c, who.member_id, input.idempotency_key, "org", hash, created, now);
+        !r)
+      return fail(r.error());
     return created;
-  });
+  };
+  auto id = store_.write_value<std::int64_t>(job);
+  // Two requests with one key at once: the second one's insert collides; run again, it
+  // answers what the first created.
+  if (!id && id.error().code == store::kUniqueViolation && !input.idempotency_key.empty())
+    id = store_.write_value<std::int64_t>(job);
   if (!id && id.error().code == store::kUniqueViolation)
     return conflict("sibling_name_taken", "an organisation beside it has this name already");
   if (!id) return fail(id.error());
-  return get_org(who, *id);
+  auto org = get_org(who, *id);
+  if (org) org->replayed = replayed;
+  return org;
 }
 
 Result<Org> Orgs::get_org(const Actor& who, std::int64_t org_id) {

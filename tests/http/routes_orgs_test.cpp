@@ -755,6 +755,20 @@ TEST_P(OrgRoutesTest, ACreditProgrammeAndItsTranscriptInEveryFormat) {
   EXPECT_EQ(must(send(bob_token_, "GET", "/v1/me/credits"), 200)["programmes"].size(), 0u);
 }
 
+TEST_P(OrgRoutesTest, AnIdempotencyKeyAnswersTheFirstCreation) {
+  const std::string body = json{{"type", "university"}, {"name", "Keyed University"}}.dump();
+  const RouteHeaders key{{"idempotency-key", "uni-2026"}};
+  const json first = must(send(op_token_, "POST", "/v1/orgs", body, key), 201);
+  const json again = must(send(op_token_, "POST", "/v1/orgs", body, key), 200);
+  EXPECT_EQ(again["id"], first["id"]);
+  EXPECT_EQ(count("orgs_orgs"), 1);
+  const std::string other = json{{"type", "university"}, {"name", "Other University"}}.dump();
+  EXPECT_EQ(outcome(send(op_token_, "POST", "/v1/orgs", other, key)), "409 idempotency_conflict");
+  EXPECT_EQ(outcome(send(op_token_, "POST", "/v1/orgs", other, {{"idempotency-key", "a b"}})),
+            "400 invalid_idempotency_key");
+  EXPECT_EQ(count("orgs_orgs"), 1);
+}
+
 TEST_P(OrgRoutesTest, WithoutTheModuleTheRoutesAnswer503) {
   http::App bare = *app_;
   bare.orgs = nullptr;

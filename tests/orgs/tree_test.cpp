@@ -77,11 +77,11 @@ TEST_P(OrgsTreeTest, OnlyTheOperatorCreatesFirstTierOrganisations) {
       "forbidden");
   // The operator: first tier needs a first-tier type and a sane depth_max.
   EXPECT_ERROR(try_org(op_, std::nullopt, OrgType::college, "Floating College"), "invalid_type");
-  orgs::OrgInput in{std::nullopt, OrgType::enterprise, "ACME", std::nullopt, 7};
+  orgs::OrgInput in{std::nullopt, OrgType::enterprise, "ACME", std::nullopt, 7, ""};
   EXPECT_ERROR(orgs_->create_org(op_, in), "invalid_depth_max");
   in.depth_max = 0;
   EXPECT_ERROR(orgs_->create_org(op_, in), "invalid_depth_max");
-  in = {std::nullopt, OrgType::enterprise, "ACME", std::string("cn-ln"), 3};
+  in = {std::nullopt, OrgType::enterprise, "ACME", std::string("cn-ln"), 3, ""};
   EXPECT_ERROR(orgs_->create_org(op_, in), "invalid_region");
   EXPECT_ERROR(try_org(op_, std::nullopt, OrgType::university, ""), "name_required");
   EXPECT_ERROR(try_org(op_, std::nullopt, OrgType::university, std::string(121, 'x')),
