@@ -55,7 +55,7 @@ Result<std::int64_t> make_university(orgs::Orgs& o, const orgs::Actor& op) {
   orgs::OrgInput u;
   u.type = orgs::OrgType::university;
   u.name = "Bench University";
-  u.region = "CN-LN-SY";
+  u.region = "CN-LN-SHE";
   auto uni = o.create_org(op, u);
   if (!uni) return std::unexpected(uni.error());
   for (int c = 0; c < kColleges; ++c) {

@@ -422,7 +422,7 @@ class Simulation {
     auto uni = api_.call("POST", "/v1/orgs",
                          {{"type", "university"},
                           {"name", "Shenyang Institute of Engineering (simulated " + tag_ + ")"},
-                          {"region", "CN-LN-SY"},
+                          {"region", "CN-LN-SHE"},
                           {"depth_max", 3}},
                          op, 201);
     if (!uni) return fail(uni.error());
@@ -490,8 +490,11 @@ class Simulation {
                                {"ends_at", iso_local(now_s + 6 * 3600)},
                                {"capacity", std::max<std::size_t>(1, members_.size() / 3)},
                                {"points_per_checkin", 20},
-                               {"reduction_mg_per_checkin", 5'000'000},
-                               {"scenario", "tree_planting_activity"}},
+                               // One tree each, quantified by the tree-planting methodology.
+                               {"methodology",
+                                {{"scenario", "tree_planting"},
+                                 {"region", profile_.region},
+                                 {"inputs", {{"trees", 1}}}}}},
                               op, 201);
     if (!activity) return fail(activity.error());
     const std::string base =

@@ -22,6 +22,9 @@
 #include "http/auth.h"
 #include "http/json_input.h"
 #include "members/members.h"
+#include "methodology/evaluator.h"
+#include "methodology/quantify.h"
+#include "methodology/query_json.h"
 #include "orgs/orgs.h"
 #include "tabular/tabular.h"
 
@@ -189,6 +192,7 @@ json activity_json(const orgs::Activity& a) {
               {"points_per_checkin", a.points_per_checkin},
               {"reduction_mg_per_checkin", a.reduction_mg_per_checkin},
               {"scenario", a.scenario},
+              {"methodology", a.methodology.empty() ? json(nullptr) : json(a.methodology)},
               {"signed_up", a.signed_up},
               {"checked_in", a.checked_in},
               {"created_by", a.created_by},
@@ -449,10 +453,38 @@ Response my_settings(App& app, const Request& request) {
 
 // ── Activities ──────────────────────────────────────────────────────────────────────────────
 
-Result<orgs::ActivityInput> read_activity(const Request& request, std::int64_t org_id) {
+// An activity's `methodology` ({"scenario"|"methodology", "region", "inputs", ["date"]}):
+// quantified once, when the activity is created, for one member's part (a tree each); every
+// check-in credits that reduction under that methodology version. The date defaults to the start.
+Result<void> quantify_activity(App& app, const nlohmann::json& spec, orgs::ActivityInput& a) {
+  namespace m = methodology;
+  auto query = m::query_from_json(spec);
+  if (!query) return fail(query.error());
+  if (!query->date && !query->occurred_at_us) query->occurred_at_us = a.starts_at_us;
+  auto evaluator = app.methodologies.acquire();
+  auto q = m::quantify(*evaluator, *query);
+  if (!q) return fail(q.error());
+  const m::Outcome& o = q->outcome;
+  if (!o.eligible())
+    return fail(ErrorKind::invalid, "methodology_ineligible",
+                "the methodology does not credit these inputs: " + std::string(o.ineligible_code()),
+                "methodology");
+  a.reduction_mg_per_checkin = o.reduction_mg;
+  a.methodology = o.methodology->code + "@" + o.methodology->version;
+  if (a.scenario == orgs::ActivityInput{}.scenario) a.scenario = o.methodology->scenario;
+  return {};
+}
+
+Result<orgs::ActivityInput> read_activity(App& app, const Request& request, std::int64_t org_id) {
   auto body = parse_json(request.body);
   if (!body) return fail(body.error());
   ObjectReader in(*body);
+  const nlohmann::json* spec = nullptr;
+  if (body->is_object() && body->contains("methodology")) {
+    auto m = in.object("methodology");
+    if (!m) return fail(m.error());
+    spec = *m;
+  }
   orgs::ActivityInput a;
   a.org_id = org_id;
   auto title = in.string("title", kTitleReaderBytesMax);
@@ -480,6 +512,17 @@ Result<orgs::ActivityInput> read_activity(const Request& request, std::int64_t o
   a.points_per_checkin = *points;
   a.reduction_mg_per_checkin = reduction->value_or(0);
   if (*scenario) a.scenario = std::move(**scenario);
+  if (spec != nullptr) {
+    if (*reduction)
+      return fail(ErrorKind::invalid, "reduction_and_methodology",
+                  "give reduction_mg_per_checkin or a methodology, not both",
+                  "reduction_mg_per_checkin");
+    if (auto q = quantify_activity(app, *spec, a); !q) {
+      Error e = q.error();
+      e.field = e.field.empty() ? "methodology" : "methodology." + e.field;
+      return fail(std::move(e));
+    }
+  }
   return a;
 }
 
@@ -487,7 +530,7 @@ Response create_activity(App& app, Request& request) {
   auto t = caller_and_id(app, request, "org");
   if (!t) return fail_response(t.error());
   auto& [c, id] = *t;
-  auto input = read_activity(request, id);
+  auto input = read_activity(app, request, id);
   if (!input) return fail_response(input.error());
   auto key = optional_key(request);
   if (!key) return fail_response(key.error());

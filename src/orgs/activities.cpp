@@ -20,7 +20,8 @@ constexpr std::size_t kScenarioBytesMax = 40;
 
 constexpr std::string_view kActivityColumns =
     "id, org_id, title, place, starts_at_us, ends_at_us, capacity, points_per_checkin, "
-    "reduction_mg_per_checkin, scenario, signed_up, checked_in, created_by, created_at_us";
+    "reduction_mg_per_checkin, scenario, signed_up, checked_in, created_by, created_at_us, "
+    "methodology";
 
 Activity activity_from_row(const store::Rows& rows, std::size_t i) {
   Activity a;
@@ -38,6 +39,7 @@ Activity activity_from_row(const store::Rows& rows, std::size_t i) {
   a.checked_in = rows.i64(i, 11);
   a.created_by = rows.i64(i, 12);
   a.created_at_us = rows.i64(i, 13);
+  a.methodology = rows.text(i, 14);
   return a;
 }
 
@@ -111,7 +113,7 @@ Result<Activity> Orgs::create_activity(const Actor& who, const ActivityInput& in
       {std::to_string(input.org_id), input.title, input.place, std::to_string(input.starts_at_us),
        std::to_string(input.ends_at_us), std::to_string(input.capacity),
        std::to_string(input.points_per_checkin), std::to_string(input.reduction_mg_per_checkin),
-       input.scenario});
+       input.scenario, input.methodology});
   bool replayed = false;
   const auto job = [&](store::Connection& c) -> Result<std::int64_t> {
     auto earlier = detail::replay(c, who.member_id, input.idempotency_key, "activity", hash);
@@ -129,10 +131,11 @@ Result<Activity> Orgs::create_activity(const Actor& who, const ActivityInput& in
     auto row = c.query(
         "INSERT INTO orgs_activities (org_id, title, place, starts_at_us, ends_at_us, capacity, "
         "points_per_checkin, reduction_mg_per_checkin, scenario, secret, signed_up, checked_in, "
-        "created_by, created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?) RETURNING id",
+        "created_by, created_at_us, methodology) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, "
+        "?) RETURNING id",
         {input.org_id, input.title, input.place, input.starts_at_us, input.ends_at_us,
          input.capacity, input.points_per_checkin, input.reduction_mg_per_checkin, input.scenario,
-         std::span<const std::uint8_t>(secret), who.member_id, now});
+         std::span<const std::uint8_t>(secret), who.member_id, now, input.methodology});
     if (!row) return fail(row.error());
     if (auto r = detail::remember(c, who.member_id, input.idempotency_key, "activity", hash,
                                   row->i64(0, 0), now);

@@ -30,7 +30,7 @@ std::span<const store::Migration> migrations();
 inline constexpr std::size_t kOrgNameBytesMax = 120;
 inline constexpr std::int32_t kDepthMaxLimit = 6;         // the deepest a tree may be configured
 inline constexpr std::size_t kChildrenPerOrgMax = 2'000;  // a college with many classes
-inline constexpr std::size_t kRegionBytesMax = 16;        // "CN-LN-SY"
+inline constexpr std::size_t kRegionBytesMax = 16;        // "CN-LN-SHE"
 
 // Organisation types by tier. A first-tier organisation is university, enterprise, agency or
 // community; children take the types below their parent's (a class under a college…).
@@ -68,7 +68,7 @@ struct OrgInput {
   std::optional<std::int64_t> parent_id;  // none: a first-tier organisation (operator only)
   OrgType type = OrgType::university;
   std::string name;                   // 1..kOrgNameBytesMax bytes, unique among siblings
-  std::optional<std::string> region;  // "CN", "CN-LN", "CN-LN-SY"…
+  std::optional<std::string> region;  // "CN", "CN-LN", "CN-LN-SHE"…
   std::int32_t depth_max = 3;         // first tier only: 1..kDepthMaxLimit
   std::string idempotency_key;        // optional: the same key and input answer the first again
 };
@@ -147,7 +147,8 @@ struct ActivityInput {
   std::int64_t points_per_checkin = 0;        // 0..kActivityPointsMax
   std::int64_t reduction_mg_per_checkin = 0;  // 0.. (e.g. a tree planted, from a methodology)
   std::string scenario = "activity";          // the dashboards' scenario for the check-ins
-  std::string idempotency_key;                // optional, as OrgInput's
+  std::string methodology;      // "code@version" the reduction was quantified under, or ""
+  std::string idempotency_key;  // optional, as OrgInput's
 };
 
 struct Activity {
@@ -161,6 +162,7 @@ struct Activity {
   std::int64_t points_per_checkin = 0;
   std::int64_t reduction_mg_per_checkin = 0;
   std::string scenario;
+  std::string methodology;  // "code@version", or "" (the reduction was given)
   std::int64_t signed_up = 0;
   std::int64_t checked_in = 0;
   std::int64_t created_by = 0;
@@ -353,7 +355,7 @@ class Orgs {
   Result<void> set_name_hidden(std::int64_t member_id, bool hidden);
 
   // Market eligibility: whether member_id belongs to org_id's subtree (if given) and to an
-  // organisation in region (a prefix match: "CN-LN" covers "CN-LN-SY"), if given.
+  // organisation in region (a prefix match: "CN-LN" covers "CN-LN-SHE"), if given.
   Result<bool> eligible(std::int64_t member_id, std::optional<std::int64_t> org_id,
                         const std::optional<std::string>& region);
 

@@ -187,9 +187,15 @@ CREATE TABLE orgs_idempotency (
 );
 )sql";
 
+// The methodology version an activity's reduction per check-in was quantified under.
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE orgs_activities ADD COLUMN methodology TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kMigrations{
     store::Migration{"orgs", 1, "organisations", kSchemaV1},
     store::Migration{"orgs", 2, "idempotency", kSchemaV2},
+    store::Migration{"orgs", 3, "activity_methodology", kSchemaV3},
 };
 
 constexpr std::array<std::pair<OrgType, std::string_view>, 10> kTypeNames{{
@@ -246,7 +252,7 @@ Result<std::string> check_name(std::string_view name) {
 }
 
 bool region_ok(std::string_view r) {
-  // "CN", "CN-LN", "CN-LN-SY": upper-case letters and digits in parts of 2..3, joined by '-'.
+  // "CN", "CN-LN", "CN-LN-SHE": upper-case letters and digits in parts of 2..3, joined by '-'.
   if (r.empty() || r.size() > kRegionBytesMax) return false;
   std::size_t part = 0;
   for (const char c : r) {
@@ -459,7 +465,7 @@ Result<Org> Orgs::create_org(const Actor& who, const OrgInput& input) {
   auto name = check_name(input.name);
   if (!name) return fail(name.error());
   if (input.region && !region_ok(*input.region))
-    return invalid("invalid_region", "a region is like CN, CN-LN or CN-LN-SY", "region");
+    return invalid("invalid_region", "a region is like CN, CN-LN or CN-LN-SHE", "region");
   if (!input.parent_id) {
     if (!who.operator_) return forbidden("only the operator creates first-tier organisations");
     if (!first_tier(input.type))

@@ -769,6 +769,33 @@ TEST_P(OrgRoutesTest, AnIdempotencyKeyAnswersTheFirstCreation) {
   EXPECT_EQ(count("orgs_orgs"), 1);
 }
 
+TEST_P(OrgRoutesTest, AnActivityQuantifiedByAMethodologyCreditsItsReduction) {
+  build_tree();
+  const std::int64_t now = clock_.now_us();
+  json b{{"title", "Arbor Day"},
+         {"starts_at", format_iso8601(now - kHourUs)},
+         {"ends_at", format_iso8601(now + kHourUs)},
+         {"capacity", 10},
+         {"points_per_checkin", 5},
+         {"methodology",
+          {{"scenario", "tree_planting"}, {"region", "CN-LN-SHE"}, {"inputs", {{"trees", 1}}}}}};
+  const std::string path = "/v1/orgs/" + id_of(college_a_) + "/activities";
+  auto r = send(a_admin_.token, "POST", path, b.dump());
+  expect_doc(r, "/v1/orgs/{id}/activities", "post");
+  const json a = must(r, 201);
+  // One tree: 17.9 kg under the national default (data/methodologies/CN), its scenario.
+  EXPECT_EQ(a["reduction_mg_per_checkin"], 17'900'000);
+  EXPECT_EQ(a["methodology"], "tanpu-cn-tree-planting@2026.1");
+  EXPECT_EQ(a["scenario"], "tree_planting");
+  // Both a reduction and a methodology, or inputs the methodology refuses: nothing is created.
+  b["reduction_mg_per_checkin"] = 1;
+  EXPECT_EQ(outcome(send(a_admin_.token, "POST", path, b.dump())), "400 reduction_and_methodology");
+  b.erase("reduction_mg_per_checkin");
+  b["methodology"]["inputs"]["trees"] = 0;
+  EXPECT_EQ(outcome(send(a_admin_.token, "POST", path, b.dump())), "422 input_out_of_bounds");
+  EXPECT_EQ(count("orgs_activities"), 1);
+}
+
 TEST_P(OrgRoutesTest, WithoutTheModuleTheRoutesAnswer503) {
   http::App bare = *app_;
   bare.orgs = nullptr;

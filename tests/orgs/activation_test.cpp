@@ -20,7 +20,7 @@ class OrgsActivationTest : public OrgsFixture {
     if (HasFatalFailure() || IsSkipped()) return;
     uni_ = must_org(op_, std::nullopt, OrgType::university, "Northeastern University", "CN-LN");
     college_ = must_org(op_, uni_.id, OrgType::college, "College of Energy");
-    class1_ = must_org(op_, college_.id, OrgType::class_, "Class 1", "CN-LN-SY");
+    class1_ = must_org(op_, college_.id, OrgType::class_, "Class 1", "CN-LN-SHE");
     class2_ = must_org(op_, college_.id, OrgType::class_, "Class 2", "CN-LN-DL");
   }
 
@@ -147,10 +147,10 @@ TEST_P(OrgsActivationTest, EligibilityBySubtreeAndRegion) {
   EXPECT_TRUE(*orgs_->eligible(m.id, class1_.id, std::nullopt));
   EXPECT_FALSE(*orgs_->eligible(m.id, class2_.id, std::nullopt));
   EXPECT_FALSE(*orgs_->eligible(m.id, 999'999, std::nullopt));
-  // Class 1 is in CN-LN-SY.
+  // Class 1 is in CN-LN-SHE.
   EXPECT_TRUE(*orgs_->eligible(m.id, std::nullopt, std::string("CN")));
   EXPECT_TRUE(*orgs_->eligible(m.id, std::nullopt, std::string("CN-LN")));
-  EXPECT_TRUE(*orgs_->eligible(m.id, std::nullopt, std::string("CN-LN-SY")));
+  EXPECT_TRUE(*orgs_->eligible(m.id, std::nullopt, std::string("CN-LN-SHE")));
   EXPECT_FALSE(*orgs_->eligible(m.id, std::nullopt, std::string("CN-L")));
   EXPECT_FALSE(*orgs_->eligible(m.id, std::nullopt, std::string("CN-LN-S")));
   EXPECT_FALSE(*orgs_->eligible(m.id, std::nullopt, std::string("CN-LN-DL")));
