@@ -542,8 +542,21 @@ Result<Person> Orgs::activate(std::int64_t member_id, std::string_view code) {
     if (normal.size() != kActivationCodeChars || rows->empty())
       return fail(ErrorKind::not_found, "invalid_activation_code",
                   "this activation code is not valid (mistyped, replaced or used)", "code");
-    const std::int64_t id = rows->i64(0, 0), root = rows->i64(0, 1), org = rows->i64(0, 2);
-    const std::string path(rows->text(0, 3));
+    const std::int64_t id = rows->i64(0, 0), root = rows->i64(0, 1);
+    std::int64_t org = rows->i64(0, 2);
+    std::string path(rows->text(0, 3));
+    if (c.dialect() == store::Dialect::postgres) {
+      // Take turns with imports into the tree (import_people), then read the person again: a
+      // re-import may have moved them to another class meanwhile.
+      auto lock = c.query("SELECT id FROM orgs_orgs WHERE id = ? FOR UPDATE", {root});
+      if (!lock) return fail(lock.error());
+      auto now_at =
+          c.query("SELECT org_id, path FROM orgs_people WHERE id = ? AND member_id IS NULL", {id});
+      if (!now_at) return fail(now_at.error());
+      if (now_at->empty()) return conflict("already_activated", "this code was used a moment ago");
+      org = now_at->i64(0, 0);
+      path = now_at->text(0, 1);
+    }
     auto in_tree = c.query("SELECT 1 FROM orgs_memberships WHERE member_id = ? AND root_id = ?",
                            {member_id, root});
     if (!in_tree) return fail(in_tree.error());
