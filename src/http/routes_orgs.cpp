@@ -146,10 +146,16 @@ json org_json(const orgs::Org& o) {
               {"created_at", format_iso8601(o.created_at_us)}};
 }
 
-json orgs_json(const std::vector<orgs::Org>& list) {
+// {"<key>": [shape(item)…]}: the lists these routes answer.
+template <class T, class Shape>
+json list_json(const char* key, const std::vector<T>& items, Shape shape) {
   json out = json::array();
-  for (const auto& o : list) out.push_back(org_json(o));
-  return json{{"orgs", std::move(out)}};
+  for (const auto& item : items) out.push_back(shape(item));
+  return json{{key, std::move(out)}};
+}
+
+json orgs_json(const std::vector<orgs::Org>& list) {
+  return list_json("orgs", list, org_json);
 }
 
 json person_json(const orgs::Person& p) {
@@ -200,9 +206,7 @@ json activity_json(const orgs::Activity& a) {
 }
 
 json activities_json(const std::vector<orgs::Activity>& list) {
-  json out = json::array();
-  for (const auto& a : list) out.push_back(activity_json(a));
-  return json{{"activities", std::move(out)}};
+  return list_json("activities", list, activity_json);
 }
 
 json programme_json(const orgs::Programme& p) {

@@ -81,10 +81,6 @@ std::optional<std::int64_t> opt_i64(const store::Rows& rows, std::size_t r, std:
   return rows.i64(r, c);
 }
 
-store::Param opt_param(const std::optional<std::int64_t>& v) {
-  return v ? store::Param(*v) : store::Param(nullptr);
-}
-
 Result<void> validate_text(const ProjectInput& in) {
   if (in.title.empty()) return invalid("title_required", "a project needs a title", "title");
   if (in.title.size() > kProjectTitleBytesMax) {
@@ -386,8 +382,8 @@ Result<Project> Donations::create_project(const members::Principal& by, const Pr
         "idempotency_key, request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         {std::string_view(input.title), std::string_view(input.description),
          std::string_view(input.beneficiary), input.target_points, input.min_points,
-         input.max_points, opt_param(input.starts_at_us), opt_param(input.ends_at_us), by.member_id,
-         clock_.now_us(), key ? store::Param(*key) : store::Param(nullptr),
+         input.max_points, store::nullable(input.starts_at_us), store::nullable(input.ends_at_us),
+         by.member_id, clock_.now_us(), key ? store::Param(*key) : store::Param(nullptr),
          key ? store::Param(std::span<const std::uint8_t>(hash)) : store::Param(nullptr)});
     if (!row) return fail(row.error());
     const std::int64_t project_id = row->i64(0, 0);

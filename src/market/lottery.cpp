@@ -96,10 +96,6 @@ std::unexpected<Error> lottery_not_found() {
   return fail(ErrorKind::not_found, "lottery_not_found", "no such lottery");
 }
 
-store::Param opt_param(const std::optional<std::int64_t>& v) {
-  return v ? store::Param(*v) : store::Param(nullptr);
-}
-
 // The lottery with what only the server sees: the seed and the creation request's hash.
 struct LotteryRow {
   Lottery view;
@@ -683,8 +679,8 @@ Result<Draw> Lotteries::draw_in(store::Connection& c, const DrawInput& input,
       "client_seed, ticket, range_prize_no, prize_no, reason, price_points, transfer_id, "
       "draw_day, drawn_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
       {l.id, draw_no, input.member_id, std::string_view(input.idempotency_key), request_hash,
-       std::string_view(d.client_seed), d.ticket, opt_param(d.range_prize_no),
-       opt_param(d.prize_no), reason.empty() ? store::Param(nullptr) : store::Param(reason),
+       std::string_view(d.client_seed), d.ticket, store::nullable(d.range_prize_no),
+       store::nullable(d.prize_no), reason.empty() ? store::Param(nullptr) : store::Param(reason),
        d.price_points, std::span<const std::uint8_t>(transfer), day, now});
   if (!id) return fail(id.error());
   d.id = id->i64(0, 0);

@@ -264,11 +264,6 @@ std::optional<std::int64_t> opt_i64(const store::Rows& rows, std::size_t i, std:
   return rows.i64(i, col);
 }
 
-store::Param opt_param(const std::optional<std::int64_t>& v) {
-  if (v) return *v;
-  return nullptr;
-}
-
 }  // namespace
 
 namespace detail {
@@ -387,7 +382,7 @@ Result<Merchant> Market::create_merchant(const MerchantInput& input) {
     for (const auto& s : input.stores) {
       if (auto ins = c.exec(
               "INSERT INTO market_stores (merchant_id, name, address, org_id) VALUES (?, ?, ?, ?)",
-              {merchant, s.name, s.address, opt_param(s.org_id)});
+              {merchant, s.name, s.address, store::nullable(s.org_id)});
           !ins)
         return fail(ins.error());
     }
@@ -481,11 +476,11 @@ Result<Offer> Market::create_offer(const OfferInput& input) {
         "price_points, stock, per_member_day_max, per_member_total_max, sale_starts_us, "
         "sale_ends_us, eligible_org_id, eligible_region, voucher_valid_days, created_at_us) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        {input.merchant_id, opt_param(input.store_id), input.title, input.category,
+        {input.merchant_id, store::nullable(input.store_id), input.title, input.category,
          to_string(input.fulfilment), input.price_points, input.stock, input.per_member_day_max,
          input.per_member_total_max, input.sale_starts_us, input.sale_ends_us,
-         opt_param(input.eligible_org_id), region ? store::Param(*region) : store::Param(nullptr),
-         input.voucher_valid_days, now});
+         store::nullable(input.eligible_org_id),
+         region ? store::Param(*region) : store::Param(nullptr), input.voucher_valid_days, now});
     if (!row) return fail(row.error());
     const std::int64_t offer = row->i64(0, 0);
     const std::int64_t buckets = bucket_count(input.stock, options_.stock_buckets_max);

@@ -143,11 +143,7 @@ Result<Activity> Orgs::create_activity(const Actor& who, const ActivityInput& in
       return fail(r.error());
     return row->i64(0, 0);
   };
-  auto id = store_.write_value<std::int64_t>(job);
-  // Two requests with one key at once: the second one's insert collides; run again, it
-  // answers what the first created.
-  if (!id && id.error().code == store::kUniqueViolation && !input.idempotency_key.empty())
-    id = store_.write_value<std::int64_t>(job);
+  auto id = detail::write_created(store_, input.idempotency_key, job);
   if (!id) return fail(id.error());
   auto activity = get_activity(*id);
   if (activity) activity->replayed = replayed;

@@ -95,11 +95,7 @@ Result<Programme> Orgs::create_programme(const Actor& who, const ProgrammeInput&
       return fail(r.error());
     return row->i64(0, 0);
   };
-  auto id = store_.write_value<std::int64_t>(job);
-  // Two requests with one key at once: the second one's insert collides; run again, it
-  // answers what the first created.
-  if (!id && id.error().code == store::kUniqueViolation && !in.idempotency_key.empty())
-    id = store_.write_value<std::int64_t>(job);
+  auto id = detail::write_created(store_, in.idempotency_key, job);
   if (!id) return fail(id.error());
   auto lease = store_.acquire();
   if (!lease) return fail(lease.error());

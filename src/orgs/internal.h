@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "orgs/orgs.h"
 #include "store/connection.h"
 #include "store/sql_text.h"
+#include "store/store.h"
 
 namespace tanpu::orgs::detail {
 
@@ -90,6 +92,11 @@ Result<void> shift_org(store::Connection& c, std::int64_t org_id,
 Result<std::optional<std::int64_t>> replay(store::Connection& c, std::int64_t member_id,
                                            std::string_view key, std::string_view kind,
                                            std::string_view request_sha256);
+// Runs a creating job (which calls replay and remember). Two requests with one key at once: the
+// second's insert collides; run again, it answers what the first created.
+Result<std::int64_t> write_created(
+    store::Store& store, std::string_view key,
+    const std::function<Result<std::int64_t>(store::Connection&)>& job);
 // Records what (member_id, key) created, in the creating transaction.
 Result<void> remember(store::Connection& c, std::int64_t member_id, std::string_view key,
                       std::string_view kind, std::string_view request_sha256,

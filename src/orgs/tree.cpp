@@ -367,6 +367,15 @@ Result<std::optional<std::int64_t>> replay(store::Connection& c, std::int64_t me
   return std::optional<std::int64_t>{rows->i64(0, 2)};
 }
 
+Result<std::int64_t> write_created(
+    store::Store& store, std::string_view key,
+    const std::function<Result<std::int64_t>(store::Connection&)>& job) {
+  auto id = store.write_value<std::int64_t>(job);
+  if (!id && id.error().code == store::kUniqueViolation && !key.empty())
+    id = store.write_value<std::int64_t>(job);
+  return id;
+}
+
 Result<void> remember(store::Connection& c, std::int64_t member_id, std::string_view key,
                       std::string_view kind, std::string_view request_sha256,
                       std::int64_t created_id, std::int64_t now_us) {
@@ -538,11 +547,7 @@ Result<Org> Orgs::create_org(const Actor& who, const OrgInput& input) {
       return fail(r.error());
     return created;
   };
-  auto id = store_.write_value<std::int64_t>(job);
-  // Two requests with one key at once: the second one's insert collides; run again, it
-  // answers what the first created.
-  if (!id && id.error().code == store::kUniqueViolation && !input.idempotency_key.empty())
-    id = store_.write_value<std::int64_t>(job);
+  auto id = detail::write_created(store_, input.idempotency_key, job);
   if (!id && id.error().code == store::kUniqueViolation)
     return conflict("sibling_name_taken", "an organisation beside it has this name already");
   if (!id) return fail(id.error());
