@@ -18,9 +18,9 @@ constexpr std::int64_t kCompactEveryS = 60;
 constexpr std::int64_t kPointsExpiryEveryS = 3600;
 
 // Background duties of a server: expiring orders whose vouchers ran out and timed-out pending
-// transfers, folding hot-account deltas, purging old nonces and expiring points once per cutoff
-// year. Every server may run them; all are safe under concurrency (derived ids, DELETE…RETURNING,
-// ON CONFLICT, conditional status updates).
+// transfers, folding hot-account deltas, purging old nonces, ended sessions and spent login
+// counters, and expiring points once per cutoff year. Every server may run them; all are safe under
+// concurrency (derived ids, DELETE…RETURNING, ON CONFLICT, conditional status updates).
 class Scheduler {
  public:
   Scheduler(Runtime& rt, std::int64_t expiry_interval_s)
@@ -76,6 +76,12 @@ class Scheduler {
         }
         if (auto n = rt_.sources->purge_nonces(); !n) {
           log::warn("purge_nonces_failed", {{"error", n.error().message}});
+        }
+        if (auto n = rt_.members->purge(); !n) {
+          log::warn("purge_sessions_failed", {{"error", n.error().message}});
+        } else if (n->sessions > 0 || n->throttles > 0) {
+          log::info("sessions_purged",
+                    {{"sessions", n->sessions}, {"login_counters", n->throttles}});
         }
       }
       lock.lock();

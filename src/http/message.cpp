@@ -82,6 +82,12 @@ Response json_response(const nlohmann::json& body, int status) {
   return response;
 }
 
+Response no_content() {
+  Response response;
+  response.status = 204;
+  return response;
+}
+
 Response error_response(const Error& error) {
   nlohmann::json inner = {{"code", error.code}, {"message", error.message}};
   if (!error.field.empty()) inner["field"] = error.field;

@@ -40,6 +40,9 @@ struct Response {
 // 200 (or status) with a JSON body.
 Response json_response(const nlohmann::json& body, int status = 200);
 
+// 204 with no body.
+Response no_content();
+
 // A time as the API shows it (ISO-8601, UTC), or null.
 nlohmann::json optional_time(const std::optional<std::int64_t>& time_us);
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include <boost/asio/ip/address.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/assert.h"
@@ -97,6 +98,33 @@ Response register_member(App& app, const Request& request) {
   return response;
 }
 
+// The client's address for counting login attempts: the peer without its port, and an IPv6 peer
+// as its /64 (one subscriber's prefix; addresses within it are free for them to change).
+std::string client_address(const Request& request) {
+  std::string_view addr = request.remote_addr;
+  if (addr.starts_with('[')) {
+    const std::size_t close = addr.find(']');
+    if (close == std::string_view::npos) return std::string(addr);
+    boost::system::error_code ec;
+    auto v6 = boost::asio::ip::make_address_v6(std::string(addr.substr(1, close - 1)), ec);
+    if (ec) return std::string(addr);
+    auto bytes = v6.to_bytes();
+    std::fill(bytes.begin() + 8, bytes.end(), std::uint8_t{0});
+    return boost::asio::ip::address_v6(bytes).to_string() + "/64";
+  }
+  const std::size_t colon = addr.rfind(':');
+  return std::string(colon == std::string_view::npos ? addr : addr.substr(0, colon));
+}
+
+// A 429 with Retry-After (RFC 9110 §10.2.3) when the refusal says how long to wait.
+Response throttled_or_failed(const Error& error, std::int64_t retry_after_s) {
+  Response response = fail_response(error);
+  if (error.kind == ErrorKind::rate_limited && retry_after_s > 0) {
+    response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  }
+  return response;
+}
+
 Response login(App& app, const Request& request) {
   auto body = parse_json(request.body);
   if (!body) return fail_response(body.error());
@@ -106,8 +134,9 @@ Response login(App& app, const Request& request) {
   auto password = reader.string("password", kReaderSlack * limits::password_bytes_max);
   if (!password) return fail_response(password.error());
   if (auto done = reader.finish(); !done) return fail_response(done.error());
-  auto session = app.members.login(*login_id, *password);
-  if (!session) return fail_response(session.error());
+  std::int64_t retry_after_s = 0;
+  auto session = app.members.login(*login_id, *password, client_address(request), &retry_after_s);
+  if (!session) return throttled_or_failed(session.error(), retry_after_s);
   Response response = json_response(
       json{{"token", session->token}, {"expires_at", format_iso8601(session->expires_at_us)}}, 201);
   response.headers.emplace_back("Cache-Control", "no-store");  // the token is a credential
@@ -120,9 +149,7 @@ Response logout(App& app, const Request& request) {
   if (auto done = app.members.logout(bearer_token(request)); !done) {
     return fail_response(done.error());
   }
-  Response response;
-  response.status = 204;
-  return response;
+  return no_content();
 }
 
 Result<json> me_json(App& app, const members::MemberView& view) {
@@ -183,6 +210,55 @@ Response my_transfers(App& app, const Request& request) {
            {"next_cursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}});
 }
 
+Response change_password(App& app, const Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  auto body = parse_json(request.body);
+  if (!body) return fail_response(body.error());
+  ObjectReader reader(*body);
+  auto current = reader.string("current_password", kReaderSlack * limits::password_bytes_max);
+  if (!current) return fail_response(current.error());
+  auto fresh = reader.string("new_password", kReaderSlack * limits::password_bytes_max);
+  if (!fresh) return fail_response(fresh.error());
+  if (auto done = reader.finish(); !done) return fail_response(done.error());
+  std::int64_t retry_after_s = 0;
+  auto changed =
+      app.members.change_password(bearer_token(request), *current, *fresh, &retry_after_s);
+  if (!changed) return throttled_or_failed(changed.error(), retry_after_s);
+  return no_content();
+}
+
+Response my_sessions(App& app, const Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  auto sessions = app.members.sessions(bearer_token(request));
+  if (!sessions) return fail_response(sessions.error());
+  json out = json::array();
+  for (const members::SessionInfo& s : *sessions) {
+    out.push_back(json{{"id", s.id},
+                       {"created_at", format_iso8601(s.created_at_us)},
+                       {"expires_at", format_iso8601(s.expires_at_us)},
+                       {"current", s.current}});
+  }
+  return json_response(json{{"sessions", std::move(out)}});
+}
+
+Response end_my_session(App& app, Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  auto ended = app.members.end_session(bearer_token(request), request.path_params["id"]);
+  if (!ended) return fail_response(ended.error());
+  return no_content();
+}
+
+Response end_my_other_sessions(App& app, const Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  auto ended = app.members.end_other_sessions(bearer_token(request));
+  if (!ended) return fail_response(ended.error());
+  return json_response(json{{"ended", *ended}});
+}
+
 // A positive decimal member id, or nullopt.
 std::optional<std::int64_t> parse_member_id(std::string_view text) {
   std::int64_t id = 0;
@@ -214,6 +290,12 @@ void add_member_routes(Router& router, App& app) {
   router.add("DELETE", "/v1/sessions/current", [&app](Request& r) { return logout(app, r); });
   router.add("GET", "/v1/me", [&app](Request& r) { return me(app, r); });
   router.add("GET", "/v1/me/transfers", [&app](Request& r) { return my_transfers(app, r); });
+  router.add("POST", "/v1/me/password", [&app](Request& r) { return change_password(app, r); });
+  router.add("GET", "/v1/me/sessions", [&app](Request& r) { return my_sessions(app, r); });
+  router.add("DELETE", "/v1/me/sessions",
+             [&app](Request& r) { return end_my_other_sessions(app, r); });
+  router.add("DELETE", "/v1/me/sessions/{id}",
+             [&app](Request& r) { return end_my_session(app, r); });
 }
 
 }  // namespace tanpu::http

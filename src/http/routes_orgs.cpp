@@ -127,12 +127,6 @@ json opt(const std::optional<std::string>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
-Response no_content() {
-  Response response;
-  response.status = 204;
-  return response;
-}
-
 json org_json(const orgs::Org& o) {
   return json{{"id", o.id},
               {"parent_id", opt(o.parent_id)},

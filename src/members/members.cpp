@@ -10,6 +10,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "members/internal.h"
 
 namespace tanpu::members {
 namespace {
@@ -55,9 +56,26 @@ CREATE TABLE member_reviewers (
 );
 )sql";
 
+// Login attempt counters (Options::login_*): subject is an HMAC of "login"/"address"/"member" and
+// the value, so neither identifiers nor addresses are stored in clear. A session's end (logout,
+// revocation) also moves its expires_at_us to that moment, so one index finds every ended session.
+constexpr std::string_view kSchemaV3 = R"sql(
+CREATE TABLE member_login_throttle (
+  subject {{blob}} NOT NULL PRIMARY KEY,
+  attempts BIGINT NOT NULL,
+  window_start_us BIGINT NOT NULL,
+  locked_until_us BIGINT NOT NULL
+) {{without_rowid}};
+CREATE INDEX member_login_throttle_window ON member_login_throttle (window_start_us);
+CREATE INDEX member_sessions_expiry ON member_sessions (expires_at_us);
+UPDATE member_sessions SET expires_at_us = revoked_at_us
+  WHERE revoked_at_us IS NOT NULL AND revoked_at_us < expires_at_us;
+)sql";
+
 constexpr std::array kMigrations{
     store::Migration{"members", 1, "members_and_sessions", kSchemaV1},
     store::Migration{"members", 2, "reviewer_grants", kSchemaV2},
+    store::Migration{"members", 3, "login_throttle_and_session_purge", kSchemaV3},
 };
 
 // The live reviewer grant of a member, as a column of a query on members m.
@@ -146,22 +164,6 @@ Result<std::string> validate_display_name(std::string_view input) {
   return std::string(name);
 }
 
-Result<void> validate_password(std::string_view password) {
-  if (password.size() < limits::password_bytes_min) {
-    return fail(
-        ErrorKind::invalid, "password_too_short",
-        "password must have at least " + std::to_string(limits::password_bytes_min) + " bytes",
-        "password");
-  }
-  if (password.size() > limits::password_bytes_max) {
-    return fail(
-        ErrorKind::invalid, "password_too_long",
-        "password must have at most " + std::to_string(limits::password_bytes_max) + " bytes",
-        "password");
-  }
-  return {};
-}
-
 Result<Prepared> prepare(const RegisterInput& input) {
   if (!input.phone && !input.email) {
     return fail(ErrorKind::invalid, "phone_or_email_required",
@@ -178,7 +180,7 @@ Result<Prepared> prepare(const RegisterInput& input) {
     if (!email) return fail(email.error());
     out.email = std::move(*email);
   }
-  if (auto ok = validate_password(input.password); !ok) return fail(ok.error());
+  if (auto ok = detail::validate_password(input.password); !ok) return fail(ok.error());
   auto name = validate_display_name(input.display_name);
   if (!name) return fail(name.error());
   out.display_name = std::move(*name);
@@ -206,21 +208,6 @@ std::string base64url(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-// A well-formed token can be looked up; anything else is refused without touching the database.
-bool well_formed_token(std::string_view token) {
-  if (token.size() != kSessionTokenBytes || !token.starts_with(kSessionTokenPrefix)) return false;
-  for (char c : token.substr(kSessionTokenPrefix.size())) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-std::unexpected<Error> invalid_session(std::string why) {
-  return fail(ErrorKind::unauthenticated, "invalid_session", std::move(why));
-}
-
 std::unexpected<Error> invalid_credentials() {
   return fail(ErrorKind::unauthenticated, "invalid_credentials",
               "the login or the password is wrong");
@@ -237,6 +224,44 @@ struct Credentials {
 };
 
 }  // namespace
+
+namespace detail {
+
+// A well-formed token can be looked up; anything else is refused without touching the database.
+bool well_formed_token(std::string_view token) {
+  if (token.size() != kSessionTokenBytes || !token.starts_with(kSessionTokenPrefix)) return false;
+  for (char c : token.substr(kSessionTokenPrefix.size())) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::unexpected<Error> invalid_session(std::string why) {
+  return fail(ErrorKind::unauthenticated, "invalid_session", std::move(why));
+}
+
+Result<void> validate_password(std::string_view password, std::string_view field) {
+  if (password.size() < limits::password_bytes_min) {
+    return fail(ErrorKind::invalid, "password_too_short",
+                std::string(field) + " must have at least " +
+                    std::to_string(limits::password_bytes_min) + " bytes",
+                std::string(field));
+  }
+  if (password.size() > limits::password_bytes_max) {
+    return fail(ErrorKind::invalid, "password_too_long",
+                std::string(field) + " must have at most " +
+                    std::to_string(limits::password_bytes_max) + " bytes",
+                std::string(field));
+  }
+  return {};
+}
+
+}  // namespace detail
+
+using detail::invalid_session;
+using detail::well_formed_token;
 
 std::span<const store::Migration> migrations() {
   return kMigrations;
@@ -258,6 +283,10 @@ Members::Members(store::Store& store, ledger::Ledger& ledger, Keys keys, const C
                  Options options)
     : store_(store), ledger_(ledger), keys_(keys), clock_(clock), options_(std::move(options)) {
   TANPU_ASSERT(options_.session_ttl_s > 0 && options_.session_ttl_s <= 400LL * 24 * 3600);
+  TANPU_ASSERT(options_.login_window_s > 0 && options_.login_lock_s > 0);
+  TANPU_ASSERT(options_.login_attempts_per_login_max > 0 &&
+               options_.login_failures_per_address_max > 0);
+  TANPU_ASSERT(options_.sessions_per_member_max > 0 && options_.ended_session_retention_s >= 0);
   TANPU_ASSERT_MSG(keys_.data_key != keys_.index_key, "data and index keys must differ");
   auto dummy = hash_password("tanpu: no such member", options_.password);
   TANPU_ASSERT_MSG(dummy.has_value(), "argon2id could not hash at start");
@@ -329,11 +358,28 @@ Result<MemberView> Members::insert_member(const RegisterInput& in, Role role,
   return already_registered(email.present ? "email" : "phone");
 }
 
-Result<Session> Members::login(std::string_view phone_or_email, std::string_view password) {
+Result<Session> Members::login(std::string_view phone_or_email, std::string_view password,
+                               std::string_view remote_addr, std::int64_t* retry_after_s) {
   std::optional<Credentials> found;
   const bool is_email = phone_or_email.find('@') != std::string_view::npos;
   const PiiField field = is_email ? PiiField::email : PiiField::phone;
   auto normalised = is_email ? normalise_email(phone_or_email) : normalise_phone(phone_or_email);
+  // Counted before any work, so parallel guesses cannot outrun the lock; an identifier that does
+  // not normalise is counted as sent (bounded: the route caps its length).
+  const Sha256Digest login_subject =
+      throttle_subject("login", normalised ? std::string_view(*normalised) : phone_or_email);
+  std::vector<Sha256Digest> subjects{login_subject};
+  std::vector<std::int64_t> maxima{options_.login_attempts_per_login_max};
+  if (!remote_addr.empty()) {
+    subjects.push_back(throttle_subject("address", remote_addr));
+    maxima.push_back(options_.login_failures_per_address_max);
+  }
+  auto admitted = admit_attempt(subjects, maxima, retry_after_s);
+  if (!admitted) return fail(admitted.error());
+  if (!*admitted) {
+    return fail(ErrorKind::rate_limited, "too_many_attempts",
+                "too many login attempts for this login or from this address; try again later");
+  }
   if (normalised) {
     const Sha256Digest bidx = blind_index(keys_, field, *normalised);
     auto lease = store_.acquire();
@@ -352,6 +398,7 @@ Result<Session> Members::login(std::string_view phone_or_email, std::string_view
   auto ok = verify_password(bounded ? password : std::string_view{}, hash);
   if (!ok) return fail(ok.error());
   if (!found || !bounded || !*ok) return invalid_credentials();
+  forgive_attempt(login_subject, subjects.size() > 1 ? &subjects[1] : nullptr);
   if (needs_rehash(hash, options_.password)) upgrade_hash(found->member_id, password, hash);
   return new_session(found->member_id);
 }
@@ -392,6 +439,14 @@ Result<Session> Members::new_session(std::int64_t member_id) {
         {std::span<const std::uint8_t>(token_hash), member_id, now, session.expires_at_us});
     if (!n) return fail(n.error());
     TANPU_ASSERT(*n == 1);
+    // At most sessions_per_member_max live sessions: the oldest beyond end now.
+    auto ended = c.exec(
+        "UPDATE member_sessions SET revoked_at_us = ?, expires_at_us = ? WHERE member_id = ? AND "
+        "revoked_at_us IS NULL AND expires_at_us > ? AND token_hash NOT IN (SELECT token_hash FROM "
+        "member_sessions WHERE member_id = ? AND revoked_at_us IS NULL AND expires_at_us > ? "
+        "ORDER BY created_at_us DESC, token_hash DESC LIMIT ?)",
+        {now, now, member_id, now, member_id, now, options_.sessions_per_member_max});
+    if (!ended) return fail(ended.error());
     return {};
   });
   if (!written) return fail(written.error());
@@ -405,9 +460,9 @@ Result<void> Members::logout(std::string_view token) {
   std::int64_t revoked = 0;
   auto written = store_.write([&](store::Connection& c) -> Result<void> {
     auto n = c.exec(
-        "UPDATE member_sessions SET revoked_at_us = ? "
+        "UPDATE member_sessions SET revoked_at_us = ?, expires_at_us = ? "
         "WHERE token_hash = ? AND revoked_at_us IS NULL AND expires_at_us > ?",
-        {now, std::span<const std::uint8_t>(token_hash), now});
+        {now, now, std::span<const std::uint8_t>(token_hash), now});
     if (!n) return fail(n.error());
     revoked = *n;
     return {};

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/result.h"
 #include "core/time.h"
@@ -70,6 +72,33 @@ struct Options {
   std::int64_t session_ttl_s = 30LL * 24 * 3600;
   // argon2id cost for new hashes; stored hashes with other parameters are upgraded at login.
   PasswordParams password;
+  // Password guessing. Attempts are counted per login identifier (registered or not) and per client
+  // address in a fixed window; a login's count restarts after a success, an address's counts only
+  // failures. Past the maximum the subject is locked: attempts are refused (429
+  // too_many_attempts) without checking the password until the lock ends.
+  std::int64_t login_window_s = 15 * 60;
+  std::int64_t login_attempts_per_login_max = 10;
+  std::int64_t login_failures_per_address_max = 100;
+  std::int64_t login_lock_s = 15 * 60;
+  // Live sessions per member: a login beyond ends the oldest.
+  std::int64_t sessions_per_member_max = 20;
+  // Ended sessions (expired, logged out, revoked) are deleted this long after they ended.
+  std::int64_t ended_session_retention_s = 7LL * 24 * 3600;
+};
+
+// A live session as its member sees it. The id is the first 8 bytes of the token's SHA-256 in hex:
+// it names the session without being a credential.
+struct SessionInfo {
+  std::string id;
+  std::int64_t created_at_us = 0;
+  std::int64_t expires_at_us = 0;
+  bool current = false;
+};
+
+// What purge() removed.
+struct PurgeCounts {
+  std::int64_t sessions = 0;
+  std::int64_t throttles = 0;
 };
 
 class Members {
@@ -91,8 +120,36 @@ class Members {
 
   // Starts a session for the member whose phone or e-mail is phone_or_email (any accepted format)
   // if password is theirs. Errors: invalid_credentials (unauthenticated) for an unknown identifier
-  // and for a wrong password alike, after similar work.
-  Result<Session> login(std::string_view phone_or_email, std::string_view password);
+  // and for a wrong password alike, after similar work; too_many_attempts (rate_limited) while the
+  // identifier or remote_addr (the client's address; empty: not counted) is locked (Options), and
+  // then *retry_after_s is set to the seconds until the lock ends.
+  Result<Session> login(std::string_view phone_or_email, std::string_view password,
+                        std::string_view remote_addr = {}, std::int64_t* retry_after_s = nullptr);
+
+  // Changes the password of the member of the live session `token` after checking the current one
+  // (counted like logins, per member), and ends every other session of the member. Errors:
+  // invalid_session; wrong_password (forbidden, field current_password); too_many_attempts (and
+  // *retry_after_s); password_too_short / password_too_long (field new_password);
+  // password_unchanged (invalid, field new_password).
+  Result<void> change_password(std::string_view token, std::string_view current_password,
+                               std::string_view new_password,
+                               std::int64_t* retry_after_s = nullptr);
+
+  // The live sessions of the member of `token`, newest first (current marks that one).
+  // Errors: invalid_session.
+  Result<std::vector<SessionInfo>> sessions(std::string_view token);
+
+  // Ends the member's live session with this id (SessionInfo::id). Errors: invalid_session;
+  // not_found (no live session of theirs with that id).
+  Result<void> end_session(std::string_view token, std::string_view session_id);
+
+  // Ends every live session of the member but the one of `token`; returns how many ended.
+  // Errors: invalid_session.
+  Result<std::int64_t> end_other_sessions(std::string_view token);
+
+  // Deletes sessions ended longer ago than Options::ended_session_retention_s and login counters
+  // whose window and lock are over; at most max_rows of each per call. Run by the scheduler.
+  Result<PurgeCounts> purge(std::int64_t max_rows = 10'000);
 
   // Revokes the session of token. Errors: invalid_session (unauthenticated) if it is not a live
   // session (unknown, expired or revoked already).
@@ -130,6 +187,15 @@ class Members {
                                    std::string password_hash);
   void upgrade_hash(std::int64_t member_id, std::string_view password, std::string_view old_hash);
   Result<Session> new_session(std::int64_t member_id);
+  // Counts one attempt against each subject (Options) and tells whether all are unlocked; if not,
+  // *retry_after_s is the wait. Subjects are keyed HMACs, never the clear identifier or address.
+  Result<bool> admit_attempt(std::span<const Sha256Digest> subjects,
+                             std::span<const std::int64_t> maxima, std::int64_t* retry_after_s);
+  // After a success: the login's (or member's) count starts again, the address's forgets one.
+  void forgive_attempt(const Sha256Digest& login_subject, const Sha256Digest* address_subject);
+  Sha256Digest throttle_subject(std::string_view kind, std::string_view value) const;
+  // The member of a live session, and that session's token hash. Errors: invalid_session.
+  Result<std::pair<std::int64_t, Sha256Digest>> live_session(std::string_view token);
 
   store::Store& store_;
   ledger::Ledger& ledger_;

@@ -32,9 +32,10 @@ class MemberRoutesTest : public MembersFixture {
   }
 
   http::Response call(std::string method, std::string path, std::string body = {},
-                      std::string authorization = {},
-                      std::map<std::string, std::string> query = {}) {
+                      std::string authorization = {}, std::map<std::string, std::string> query = {},
+                      std::string remote_addr = {}) {
     http::Request request;
+    request.remote_addr = std::move(remote_addr);
     request.method = std::move(method);
     request.path = std::move(path);
     request.body = std::move(body);
@@ -189,6 +190,128 @@ TEST_P(MemberRoutesTest, LoginRefusals) {
                400, "unknown_field", "remember");
   expect_error(call("POST", "/v1/sessions", R"({"login":"13812345678"})"), 400, "missing_field",
                "password");
+}
+
+TEST_P(MemberRoutesTest, LoginsAreLimitedWith429AndRetryAfter) {
+  member_with_session("13812345678");
+  const auto attempt = [&](const std::string& password, const std::string& addr) {
+    return call("POST", "/v1/sessions",
+                json{{"login", "13812345678"}, {"password", password}}.dump(), {}, {}, addr);
+  };
+  // The default: 10 attempts per login in 15 minutes (the session above was one, and reset it).
+  for (int i = 0; i < 10; ++i) {
+    expect_error(attempt("nope-nope", "10.0.0.1:" + std::to_string(4000 + i)), 401,
+                 "invalid_credentials");
+  }
+  const std::int64_t sessions = count("member_sessions");
+  auto locked = attempt("s3cret-pass", "10.0.0.2:4000");
+  expect_error(locked, 429, "too_many_attempts");
+  EXPECT_EQ(header(locked, "Retry-After"), "900");
+  EXPECT_EQ(count("member_sessions"), sessions);
+  clock_.advance_us(900'000'000);
+  EXPECT_EQ(attempt("s3cret-pass", "10.0.0.2:4000").status, 201);
+}
+
+TEST_P(MemberRoutesTest, AnAddressIsCountedWithoutItsPortAndIPv6ByItsPrefix) {
+  member_with_session("13812345678");
+  // 100 failures per address in 15 minutes (the default), over logins that are not locked alone.
+  const auto fail_from = [&](const std::string& addr, int n) {
+    const std::string login = "1390000" + std::to_string(1000 + n);
+    expect_error(call("POST", "/v1/sessions",
+                      json{{"login", login}, {"password", "nope-nope"}}.dump(), {}, {}, addr),
+                 401, "invalid_credentials");
+  };
+  for (int i = 0; i < 100; ++i) fail_from("192.0.2.7:" + std::to_string(10000 + i), i);
+  for (int i = 0; i < 100; ++i) fail_from("[2001:db8:1:2::" + std::to_string(i) + "]:443", i);
+  const std::string good = json{{"login", "13812345678"}, {"password", "s3cret-pass"}}.dump();
+  expect_error(call("POST", "/v1/sessions", good, {}, {}, "192.0.2.7:65000"), 429,
+               "too_many_attempts");
+  expect_error(call("POST", "/v1/sessions", good, {}, {}, "[2001:db8:1:2:ffff::1]:80"), 429,
+               "too_many_attempts");
+  EXPECT_EQ(call("POST", "/v1/sessions", good, {}, {}, "192.0.2.8:65000").status, 201);
+  EXPECT_EQ(call("POST", "/v1/sessions", good, {}, {}, "[2001:db8:1:3::1]:80").status, 201);
+}
+
+TEST_P(MemberRoutesTest, ChangingThePassword) {
+  const auto [id, token] = member_with_session("13812345678");
+  auto other = call("POST", "/v1/sessions", R"({"login":"13812345678","password":"s3cret-pass"})");
+  ASSERT_EQ(other.status, 201);
+  const std::string other_token = body_of(other)["token"];
+  const auto password_hash = [&] {
+    auto lease = db_->store().acquire();
+    return std::string((*lease)->query("SELECT password_hash FROM members")->text(0, 0));
+  };
+  const std::string hash_before = password_hash();
+  // Refusals change nothing.
+  expect_error(call("POST", "/v1/me/password",
+                    R"({"current_password":"s3cret-pass","new_password":"n3w-password"})"),
+               401, "missing_token");
+  expect_error(
+      call("POST", "/v1/me/password",
+           R"({"current_password":"wrong-pass","new_password":"n3w-password"})", bearer(token)),
+      403, "wrong_password", "current_password");
+  expect_error(call("POST", "/v1/me/password",
+                    R"({"current_password":"s3cret-pass","new_password":"n3w"})", bearer(token)),
+               400, "password_too_short", "new_password");
+  expect_error(call("POST", "/v1/me/password",
+                    R"({"current_password":"s3cret-pass","new_password":"n3w-password","x":1})",
+                    bearer(token)),
+               400, "unknown_field", "x");
+  expect_error(
+      call("POST", "/v1/me/password", R"({"current_password":"s3cret-pass"})", bearer(token)), 400,
+      "missing_field", "new_password");
+  expect_error(call("POST", "/v1/me/password", R"({"current_password":1,"new_password":"x"})",
+                    bearer(token)),
+               400, "wrong_type", "current_password");
+  EXPECT_EQ(password_hash(), hash_before);
+  EXPECT_EQ(call("GET", "/v1/me", {}, bearer(other_token)).status, 200);
+  // The change: 204, this session stays, the other ends, the new password logs in.
+  auto changed =
+      call("POST", "/v1/me/password",
+           R"({"current_password":"s3cret-pass","new_password":"n3w-password"})", bearer(token));
+  EXPECT_EQ(changed.status, 204) << changed.body;
+  EXPECT_NE(password_hash(), hash_before);
+  EXPECT_EQ(call("GET", "/v1/me", {}, bearer(token)).status, 200);
+  expect_error(call("GET", "/v1/me", {}, bearer(other_token)), 401, "invalid_session");
+  expect_error(call("POST", "/v1/sessions", R"({"login":"13812345678","password":"s3cret-pass"})"),
+               401, "invalid_credentials");
+  EXPECT_EQ(
+      call("POST", "/v1/sessions", R"({"login":"13812345678","password":"n3w-password"})").status,
+      201);
+  (void)id;
+}
+
+TEST_P(MemberRoutesTest, ListingAndEndingSessions) {
+  const auto [id, token] = member_with_session("13812345678");
+  clock_.advance_us(1'000'000);
+  auto second = call("POST", "/v1/sessions", R"({"login":"13812345678","password":"s3cret-pass"})");
+  const std::string second_token = body_of(second)["token"];
+  auto listed = call("GET", "/v1/me/sessions", {}, bearer(token));
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  const json sessions = body_of(listed)["sessions"];
+  ASSERT_EQ(sessions.size(), 2U);
+  EXPECT_EQ(sessions[0].size(), 4U);
+  EXPECT_EQ(sessions[0]["current"], false);  // newest first: the second login
+  EXPECT_EQ(sessions[1]["current"], true);
+  EXPECT_EQ(sessions[1]["created_at"], format_iso8601(kStartUs));
+  EXPECT_EQ(sessions[0]["id"].get<std::string>().size(), 16U);
+  expect_error(call("GET", "/v1/me/sessions"), 401, "missing_token");
+  expect_error(call("DELETE", "/v1/me/sessions/00000000deadbeef", {}, bearer(token)), 404,
+               "session_not_found", "id");
+  EXPECT_EQ(call("GET", "/v1/me", {}, bearer(second_token)).status, 200);
+  auto ended =
+      call("DELETE", "/v1/me/sessions/" + sessions[0]["id"].get<std::string>(), {}, bearer(token));
+  EXPECT_EQ(ended.status, 204) << ended.body;
+  expect_error(call("GET", "/v1/me", {}, bearer(second_token)), 401, "invalid_session");
+  // Ending every other session: a third login goes, this one stays.
+  auto third = call("POST", "/v1/sessions", R"({"login":"13812345678","password":"s3cret-pass"})");
+  const std::string third_token = body_of(third)["token"];
+  auto others = call("DELETE", "/v1/me/sessions", {}, bearer(token));
+  ASSERT_EQ(others.status, 200) << others.body;
+  EXPECT_EQ(body_of(others), json({{"ended", 1}}));
+  expect_error(call("GET", "/v1/me", {}, bearer(third_token)), 401, "invalid_session");
+  EXPECT_EQ(call("GET", "/v1/me", {}, bearer(token)).status, 200);
+  (void)id;
 }
 
 TEST_P(MemberRoutesTest, MeNeedsAValidToken) {

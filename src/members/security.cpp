@@ -1,0 +1,273 @@
+// Guarding accounts: login attempt counters, password change, a member's own sessions, and the
+// purge of ended sessions and spent counters (docs/members.md, "Security").
+#include <algorithm>
+#include <string>
+
+#include "core/assert.h"
+#include "core/crypto.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "members/internal.h"
+#include "members/members.h"
+
+namespace tanpu::members {
+namespace {
+
+constexpr std::size_t kSessionIdBytes = 8;
+
+std::string session_id(std::span<const std::uint8_t> token_hash) {
+  TANPU_ASSERT(token_hash.size() >= kSessionIdBytes);
+  return to_hex(token_hash.first(kSessionIdBytes));
+}
+
+std::int64_t ceil_seconds(std::int64_t us) {
+  return (us + 999'999) / 1'000'000;
+}
+
+}  // namespace
+
+Sha256Digest Members::throttle_subject(std::string_view kind, std::string_view value) const {
+  std::string message = "tanpu-throttle:";
+  message += kind;
+  message += '\0';
+  message += value;
+  return hmac_sha256(keys_.index_key, message);
+}
+
+Result<bool> Members::admit_attempt(std::span<const Sha256Digest> subjects,
+                                    std::span<const std::int64_t> maxima,
+                                    std::int64_t* retry_after_s) {
+  TANPU_ASSERT(subjects.size() == maxima.size());
+  const std::int64_t now = clock_.now_us();
+  const std::int64_t window_cutoff = now - options_.login_window_s * 1'000'000;
+  const std::int64_t lock_until = now + options_.login_lock_s * 1'000'000;
+  std::int64_t locked_until_max = 0;
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    locked_until_max = 0;
+    for (std::size_t i = 0; i < subjects.size(); ++i) {
+      // One statement, so two servers counting the same subject at once both count. A locked
+      // subject stays as it is; after its window or its lock is over it starts again at one.
+      const store::Param subject{std::span<const std::uint8_t>(subjects[i])};
+      auto rows = c.query(
+          "INSERT INTO member_login_throttle AS t (subject, attempts, window_start_us, "
+          "locked_until_us) VALUES (?, 1, ?, CASE WHEN 1 > ? THEN ? ELSE 0 END) "
+          "ON CONFLICT (subject) DO UPDATE SET "
+          "attempts = CASE WHEN t.locked_until_us > ? THEN t.attempts "
+          "WHEN t.window_start_us <= ? OR t.locked_until_us > 0 THEN 1 ELSE t.attempts + 1 END, "
+          "window_start_us = CASE WHEN t.locked_until_us > ? THEN t.window_start_us "
+          "WHEN t.window_start_us <= ? OR t.locked_until_us > 0 THEN ? ELSE t.window_start_us END, "
+          "locked_until_us = CASE WHEN t.locked_until_us > ? THEN t.locked_until_us "
+          "WHEN t.window_start_us > ? AND t.locked_until_us = 0 AND t.attempts + 1 > ? THEN ? "
+          "ELSE 0 END "
+          "RETURNING locked_until_us",
+          {subject, now, maxima[i], lock_until, now, window_cutoff, now, window_cutoff, now, now,
+           window_cutoff, maxima[i], lock_until});
+      if (!rows) return fail(rows.error());
+      TANPU_ASSERT(rows->size() == 1);
+      locked_until_max = std::max(locked_until_max, rows->i64(0, 0));
+    }
+    return {};
+  });
+  if (!written) return fail(written.error());
+  if (locked_until_max <= now) return true;
+  if (retry_after_s != nullptr) *retry_after_s = ceil_seconds(locked_until_max - now);
+  return false;
+}
+
+void Members::forgive_attempt(const Sha256Digest& login_subject,
+                              const Sha256Digest* address_subject) {
+  const std::int64_t now = clock_.now_us();
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    auto n = c.exec("DELETE FROM member_login_throttle WHERE subject = ? AND locked_until_us <= ?",
+                    {std::span<const std::uint8_t>(login_subject), now});
+    if (!n) return fail(n.error());
+    if (address_subject == nullptr) return {};
+    auto m = c.exec(
+        "UPDATE member_login_throttle SET attempts = attempts - 1 WHERE subject = ? AND "
+        "attempts > 0 AND locked_until_us <= ?",
+        {std::span<const std::uint8_t>(*address_subject), now});
+    if (!m) return fail(m.error());
+    return {};
+  });
+  // The login itself succeeded; a counter left one too high only brings a lock nearer.
+  if (!written) log::warn("login_counter_reset_failed", {{"error", written.error().message}});
+}
+
+Result<std::pair<std::int64_t, Sha256Digest>> Members::live_session(std::string_view token) {
+  if (!detail::well_formed_token(token)) {
+    return detail::invalid_session("the session token is malformed");
+  }
+  const Sha256Digest token_hash = sha256(token);
+  auto lease = store_.acquire();
+  if (!lease) return fail(lease.error());
+  auto rows = (*lease)->query(
+      "SELECT member_id FROM member_sessions WHERE token_hash = ? AND revoked_at_us IS NULL AND "
+      "expires_at_us > ?",
+      {std::span<const std::uint8_t>(token_hash), clock_.now_us()});
+  if (!rows) return fail(rows.error());
+  if (rows->empty()) return detail::invalid_session("the session is unknown, expired or ended");
+  return std::pair{rows->i64(0, 0), token_hash};
+}
+
+Result<void> Members::change_password(std::string_view token, std::string_view current_password,
+                                      std::string_view new_password, std::int64_t* retry_after_s) {
+  auto session = live_session(token);
+  if (!session) return fail(session.error());
+  const auto [member_id, token_hash] = *session;
+  if (auto ok = detail::validate_password(new_password, "new_password"); !ok) return ok;
+  const Sha256Digest subject = throttle_subject("member", std::to_string(member_id));
+  const std::int64_t maximum = options_.login_attempts_per_login_max;
+  auto admitted = admit_attempt(std::span(&subject, 1), std::span(&maximum, 1), retry_after_s);
+  if (!admitted) return fail(admitted.error());
+  if (!*admitted) {
+    return fail(ErrorKind::rate_limited, "too_many_attempts",
+                "too many wrong passwords for this member; try again later");
+  }
+  std::string old_hash;
+  {
+    auto lease = store_.acquire();
+    if (!lease) return fail(lease.error());
+    auto rows = (*lease)->query("SELECT password_hash FROM members WHERE id = ?", {member_id});
+    if (!rows) return fail(rows.error());
+    TANPU_ASSERT(rows->size() == 1);
+    old_hash = std::string(rows->text(0, 0));
+  }
+  const bool bounded = current_password.size() <= limits::password_bytes_max;
+  auto ok = verify_password(bounded ? current_password : std::string_view{}, old_hash);
+  if (!ok) return fail(ok.error());
+  if (!bounded || !*ok) {
+    return fail(ErrorKind::forbidden, "wrong_password", "the current password is wrong",
+                "current_password");
+  }
+  forgive_attempt(subject, nullptr);
+  if (new_password == current_password) {
+    return fail(ErrorKind::invalid, "password_unchanged",
+                "new_password is the same as the current password", "new_password");
+  }
+  auto fresh = hash_password(new_password, options_.password);
+  if (!fresh) return fail(fresh.error());
+  const std::int64_t now = clock_.now_us();
+  bool changed = false;
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    // Conditional on the hash checked above: of two changes at once, the second is refused.
+    auto n = c.exec("UPDATE members SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                    {std::string_view(*fresh), member_id, std::string_view(old_hash)});
+    if (!n) return fail(n.error());
+    changed = *n == 1;
+    if (!changed) return {};
+    auto ended = c.exec(
+        "UPDATE member_sessions SET revoked_at_us = ?, expires_at_us = ? WHERE member_id = ? AND "
+        "token_hash <> ? AND revoked_at_us IS NULL AND expires_at_us > ?",
+        {now, now, member_id, std::span<const std::uint8_t>(token_hash), now});
+    if (!ended) return fail(ended.error());
+    return {};
+  });
+  if (!written) return fail(written.error());
+  if (!changed) {
+    return fail(ErrorKind::conflict, "password_changed_meanwhile",
+                "the password was changed by another request; sign in again if needed");
+  }
+  return {};
+}
+
+Result<std::vector<SessionInfo>> Members::sessions(std::string_view token) {
+  auto session = live_session(token);
+  if (!session) return fail(session.error());
+  const auto& [member_id, token_hash] = *session;
+  auto lease = store_.acquire();
+  if (!lease) return fail(lease.error());
+  auto rows = (*lease)->query(
+      "SELECT token_hash, created_at_us, expires_at_us FROM member_sessions WHERE member_id = ? "
+      "AND revoked_at_us IS NULL AND expires_at_us > ? ORDER BY created_at_us DESC, token_hash "
+      "DESC",
+      {member_id, clock_.now_us()});
+  if (!rows) return fail(rows.error());
+  std::vector<SessionInfo> out;
+  out.reserve(rows->size());
+  for (std::size_t r = 0; r < rows->size(); ++r) {
+    const auto hash = rows->blob(r, 0);
+    out.push_back(SessionInfo{session_id(hash), rows->i64(r, 1), rows->i64(r, 2),
+                              std::equal(hash.begin(), hash.end(), token_hash.begin())});
+  }
+  return out;
+}
+
+Result<void> Members::end_session(std::string_view token, std::string_view id) {
+  auto session = live_session(token);
+  if (!session) return fail(session.error());
+  const std::int64_t member_id = session->first;
+  const std::int64_t now = clock_.now_us();
+  auto not_found = [] {
+    return fail(ErrorKind::not_found, "session_not_found", "no live session of yours has this id",
+                "id");
+  };
+  // The id is a prefix of the hash: find the member's live row that carries it (at most
+  // sessions_per_member_max rows), then end that row.
+  std::vector<std::uint8_t> target;
+  {
+    auto lease = store_.acquire();
+    if (!lease) return fail(lease.error());
+    auto rows = (*lease)->query(
+        "SELECT token_hash FROM member_sessions WHERE member_id = ? AND revoked_at_us IS NULL AND "
+        "expires_at_us > ?",
+        {member_id, now});
+    if (!rows) return fail(rows.error());
+    for (std::size_t r = 0; r < rows->size() && target.empty(); ++r) {
+      const auto hash = rows->blob(r, 0);
+      if (session_id(hash) == id) target.assign(hash.begin(), hash.end());
+    }
+  }
+  if (target.empty()) return not_found();
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    auto n = c.exec(
+        "UPDATE member_sessions SET revoked_at_us = ?, expires_at_us = ? WHERE token_hash = ? AND "
+        "member_id = ? AND revoked_at_us IS NULL AND expires_at_us > ?",
+        {now, now, std::span<const std::uint8_t>(target), member_id, now});
+    if (!n) return fail(n.error());
+    if (*n == 0) return not_found();
+    return {};
+  });
+  if (!written) return fail(written.error());
+  return {};
+}
+
+Result<std::int64_t> Members::end_other_sessions(std::string_view token) {
+  auto session = live_session(token);
+  if (!session) return fail(session.error());
+  const auto& [member_id, token_hash] = *session;
+  const std::int64_t now = clock_.now_us();
+  return store_.write_value<std::int64_t>([&](store::Connection& c) -> Result<std::int64_t> {
+    auto n = c.exec(
+        "UPDATE member_sessions SET revoked_at_us = ?, expires_at_us = ? WHERE member_id = ? AND "
+        "token_hash <> ? AND revoked_at_us IS NULL AND expires_at_us > ?",
+        {now, now, member_id, std::span<const std::uint8_t>(token_hash), now});
+    if (!n) return fail(n.error());
+    return *n;
+  });
+}
+
+Result<PurgeCounts> Members::purge(std::int64_t max_rows) {
+  TANPU_ASSERT(max_rows > 0);
+  const std::int64_t now = clock_.now_us();
+  const std::int64_t ended_before = now - options_.ended_session_retention_s * 1'000'000;
+  const std::int64_t window_before = now - options_.login_window_s * 1'000'000;
+  PurgeCounts counts;
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    auto s = c.exec(
+        "DELETE FROM member_sessions WHERE token_hash IN (SELECT token_hash FROM member_sessions "
+        "WHERE expires_at_us < ? LIMIT ?)",
+        {ended_before, max_rows});
+    if (!s) return fail(s.error());
+    auto t = c.exec(
+        "DELETE FROM member_login_throttle WHERE subject IN (SELECT subject FROM "
+        "member_login_throttle WHERE window_start_us <= ? AND locked_until_us <= ? LIMIT ?)",
+        {window_before, now, max_rows});
+    if (!t) return fail(t.error());
+    counts = PurgeCounts{*s, *t};
+    return {};
+  });
+  if (!written) return fail(written.error());
+  return counts;
+}
+
+}  // namespace tanpu::members
