@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/log.h"
+#include "ingest/closure.h"
 
 namespace tanpu::cli {
 
@@ -114,6 +115,16 @@ Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
       market::LotteryOptions{rt->intake.points.utc_offset_minutes});
   rt->donations =
       std::make_unique<market::Donations>(*rt->store, *rt->ledger, *rt->members, rt->clock);
+  // Closing an account: ingestion refuses while a review is pending and revokes the consents; the
+  // market cancels held orders (their points come back before the balance is forfeited).
+  rt->members->add_closure_hook(&ingest::close_member);
+  rt->members->add_closure_hook([market = rt->market.get()](store::Connection& c,
+                                                            std::int64_t member_id,
+                                                            std::int64_t now_us) -> Result<void> {
+    auto n = market->cancel_held_orders(c, member_id, now_us);
+    if (!n) return fail(n.error());
+    return {};
+  });
   return rt;
 }
 

@@ -32,14 +32,16 @@ json nullable(const std::optional<std::string>& text) {
 }
 
 json member_json(const members::MemberView& view) {
-  return json{{"id", view.id},
-              {"display_name", view.display_name},
-              {"phone", nullable(view.phone_masked)},
-              {"email", nullable(view.email_masked)},
-              {"role", members::to_string(view.role)},
-              {"points_account_id", view.points_account_id},
-              {"co2e_account_id", view.co2e_account_id},
-              {"created_at", format_iso8601(view.created_at_us)}};
+  return json{
+      {"id", view.id},
+      {"display_name", view.display_name},
+      {"phone", nullable(view.phone_masked)},
+      {"email", nullable(view.email_masked)},
+      {"role", members::to_string(view.role)},
+      {"points_account_id", view.points_account_id},
+      {"co2e_account_id", view.co2e_account_id},
+      {"created_at", format_iso8601(view.created_at_us)},
+      {"closed_at", view.closed_at_us ? json(format_iso8601(*view.closed_at_us)) : json(nullptr)}};
 }
 
 json transfer_flag_names(std::uint32_t flags) {
@@ -259,6 +261,23 @@ Response end_my_other_sessions(App& app, const Request& request) {
   return json_response(json{{"ended", *ended}});
 }
 
+Response close_account(App& app, const Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  auto body = parse_json(request.body);
+  if (!body) return fail_response(body.error());
+  ObjectReader reader(*body);
+  auto password = reader.string("password", kReaderSlack * limits::password_bytes_max);
+  if (!password) return fail_response(password.error());
+  if (auto done = reader.finish(); !done) return fail_response(done.error());
+  std::int64_t retry_after_s = 0;
+  auto receipt = app.members.close_account(bearer_token(request), *password, &retry_after_s);
+  if (!receipt) return throttled_or_failed(receipt.error(), retry_after_s);
+  return json_response(json{{"member_id", receipt->member_id},
+                            {"closed_at", format_iso8601(receipt->closed_at_us)},
+                            {"points_forfeited", receipt->points_forfeited}});
+}
+
 // A positive decimal member id, or nullopt.
 std::optional<std::int64_t> parse_member_id(std::string_view text) {
   std::int64_t id = 0;
@@ -291,6 +310,7 @@ void add_member_routes(Router& router, App& app) {
   router.add("GET", "/v1/me", [&app](Request& r) { return me(app, r); });
   router.add("GET", "/v1/me/transfers", [&app](Request& r) { return my_transfers(app, r); });
   router.add("POST", "/v1/me/password", [&app](Request& r) { return change_password(app, r); });
+  router.add("POST", "/v1/me/closure", [&app](Request& r) { return close_account(app, r); });
   router.add("GET", "/v1/me/sessions", [&app](Request& r) { return my_sessions(app, r); });
   router.add("DELETE", "/v1/me/sessions",
              [&app](Request& r) { return end_my_other_sessions(app, r); });

@@ -76,6 +76,7 @@ inline constexpr std::uint32_t pending_expired = 1;  // the void the ledger writ
 inline constexpr std::uint32_t operator_adjustment = 2;
 inline constexpr std::uint32_t behaviour_credit = 100;
 inline constexpr std::uint32_t points_expiry = 110;     // expired points return to the issuer
+inline constexpr std::uint32_t account_closure = 120;   // a closed account's points return too
 inline constexpr std::uint32_t market_order = 200;      // an order's hold, posted at write-off
 inline constexpr std::uint32_t lottery_entry = 210;     // the points price of one lottery draw
 inline constexpr std::uint32_t donation = 220;          // points given to a charity project

@@ -235,6 +235,11 @@ class Market {
   // unit and the limit. At most max orders; returns how many expired. Run by the serve scheduler.
   Result<std::int64_t> expire_orders(std::int64_t now_us, std::size_t max = 5'000);
 
+  // Cancels every held order of the member inside the caller's transaction (their holds voided,
+  // their stock returned), as closing the member's account does. Returns how many.
+  Result<std::int64_t> cancel_held_orders(store::Connection& c, std::int64_t member_id,
+                                          std::int64_t now_us);
+
   // Settlement over [from_us, to_us) (at most 366 days): one merchant (merchant_id > 0) or all.
   Result<Settlement> settlement(std::int64_t merchant_id, std::int64_t from_us, std::int64_t to_us);
 

@@ -638,6 +638,25 @@ Result<Order> Market::fulfil(std::int64_t merchant_id, std::int64_t order_id) {
   return *out;
 }
 
+Result<std::int64_t> Market::cancel_held_orders(store::Connection& c, std::int64_t member_id,
+                                                std::int64_t now_us) {
+  // A member holds few orders at once (per-member limits), so one read of their ids is bounded.
+  auto rows =
+      c.query("SELECT id FROM market_orders WHERE member_id = ? AND status = 'held'", {member_id});
+  if (!rows) return fail(rows.error());
+  std::int64_t cancelled = 0;
+  for (std::size_t i = 0; i < rows->size(); ++i) {
+    auto row = find_order(c, "o.id = ? AND o.status = 'held'", {rows->i64(i, 0)});
+    if (!row) return fail(row.error());
+    if (!*row) continue;
+    if (auto closed = close_held(c, ledger_, **row, "cancelled", now_us); !closed) {
+      return fail(closed.error());
+    }
+    ++cancelled;
+  }
+  return cancelled;
+}
+
 Result<std::int64_t> Market::expire_orders(std::int64_t now_us, std::size_t max) {
   std::int64_t expired = 0;
   while (static_cast<std::size_t>(expired) < max) {

@@ -72,10 +72,16 @@ UPDATE member_sessions SET expires_at_us = revoked_at_us
   WHERE revoked_at_us IS NOT NULL AND revoked_at_us < expires_at_us;
 )sql";
 
+// Closed accounts (close_account): the row stays, erased, with the moment it was closed.
+constexpr std::string_view kSchemaV4 = R"sql(
+ALTER TABLE members ADD COLUMN closed_at_us BIGINT;
+)sql";
+
 constexpr std::array kMigrations{
     store::Migration{"members", 1, "members_and_sessions", kSchemaV1},
     store::Migration{"members", 2, "reviewer_grants", kSchemaV2},
     store::Migration{"members", 3, "login_throttle_and_session_purge", kSchemaV3},
+    store::Migration{"members", 4, "account_closure", kSchemaV4},
 };
 
 // The live reviewer grant of a member, as a column of a query on members m.
@@ -314,7 +320,8 @@ Result<MemberView> Members::insert_member(const RegisterInput& in, Role role,
                   role,
                   0,
                   0,
-                  clock_.now_us()};
+                  clock_.now_us(),
+                  std::nullopt};
   auto written = store_.write([&](store::Connection& c) -> Result<void> {
     auto rows = c.query(
         "INSERT INTO members (role, display_name, phone_enc, phone_bidx, email_enc, email_bidx, "
@@ -495,7 +502,7 @@ Result<MemberView> Members::get(std::int64_t member_id) {
   auto rows = (*lease)->query(
       "SELECT m.id, m.role, m.display_name, m.phone_enc, m.email_enc, m.points_account_id, "
       "m.co2e_account_id, m.created_at_us, " +
-          std::string(kIsReviewer) + " FROM members m WHERE m.id = ?",
+          std::string(kIsReviewer) + ", m.closed_at_us FROM members m WHERE m.id = ?",
       {member_id});
   if (!rows) return fail(rows.error());
   if (rows->empty()) return fail(ErrorKind::not_found, "not_found", "no such member");
@@ -506,8 +513,10 @@ Result<MemberView> Members::get(std::int64_t member_id) {
                   parse_role(rows->text(0, 1), rows->i64(0, 8) != 0),
                   rows->i64(0, 5),
                   rows->i64(0, 6),
-                  rows->i64(0, 7)};
+                  rows->i64(0, 7),
+                  std::nullopt};
   TANPU_ASSERT(view.points_account_id > 0 && view.co2e_account_id > 0);
+  if (!rows->is_null(0, 9)) view.closed_at_us = rows->i64(0, 9);
   if (!rows->is_null(0, 3)) {
     auto phone = decrypt_pii(keys_, PiiField::phone, rows->blob(0, 3));
     if (!phone) return fail(phone.error());

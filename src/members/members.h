@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,6 +49,7 @@ struct MemberView {
   std::int64_t points_account_id = 0;  // ledger account, currency points
   std::int64_t co2e_account_id = 0;    // ledger account, currency co2e_mg
   std::int64_t created_at_us = 0;
+  std::optional<std::int64_t> closed_at_us;  // set once the member closed their account
 };
 
 struct RegisterInput {
@@ -94,6 +96,19 @@ struct SessionInfo {
   std::int64_t expires_at_us = 0;
   bool current = false;
 };
+
+// What closing an account did.
+struct ClosureReceipt {
+  std::int64_t member_id = 0;
+  std::int64_t closed_at_us = 0;
+  std::int64_t points_forfeited = 0;  // the available balance, returned to the platform
+};
+
+// A module's part of closing an account, run inside the closing transaction (before the member's
+// points are forfeited and personal data erased). Returning an error refuses the closure and
+// undoes everything.
+using ClosureHook =
+    std::function<Result<void>(store::Connection& c, std::int64_t member_id, std::int64_t now_us)>;
 
 // What purge() removed.
 struct PurgeCounts {
@@ -146,6 +161,18 @@ class Members {
   // Ends every live session of the member but the one of `token`; returns how many ended.
   // Errors: invalid_session.
   Result<std::int64_t> end_other_sessions(std::string_view token);
+
+  // Closes the account of the member of `token` after checking their password (counted like
+  // logins, per member): runs every closure hook, forfeits the available points to the platform
+  // (ledger code account_closure), erases phone, e-mail, password and display name, and ends every
+  // session, in one transaction. The ledger accounts stay, owned by the now pseudonymous member id;
+  // reductions stay counted. Errors: invalid_session; wrong_password (forbidden, field password);
+  // too_many_attempts (and *retry_after_s); operator_cannot_close (forbidden); a hook's error.
+  Result<ClosureReceipt> close_account(std::string_view token, std::string_view password,
+                                       std::int64_t* retry_after_s = nullptr);
+
+  // Adds a module's part of closing an account (before serving; not thread-safe).
+  void add_closure_hook(ClosureHook hook) { closure_hooks_.push_back(std::move(hook)); }
 
   // Deletes sessions ended longer ago than Options::ended_session_retention_s and login counters
   // whose window and lock are over; at most max_rows of each per call. Run by the scheduler.
@@ -203,6 +230,11 @@ class Members {
   const Clock& clock_;
   Options options_;
   std::string dummy_hash_;  // verified against when the identifier is unknown
+  std::vector<ClosureHook> closure_hooks_;
+  // Checks the current password of a member (counted per member); returns the hash it matched.
+  // Errors: wrong_password (forbidden, naming field), too_many_attempts.
+  Result<std::string> check_own_password(std::int64_t member_id, std::string_view password,
+                                         std::string_view field, std::int64_t* retry_after_s);
 };
 
 }  // namespace tanpu::members

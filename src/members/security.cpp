@@ -5,6 +5,7 @@
 
 #include "core/assert.h"
 #include "core/crypto.h"
+#include "core/id.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "members/internal.h"
@@ -14,10 +15,30 @@ namespace tanpu::members {
 namespace {
 
 constexpr std::size_t kSessionIdBytes = 8;
+// A closed account keeps its row (the ledger accounts point at it) with nothing personal in it; no
+// password verifies against this hash (it is not a PHC string), and no login finds the row.
+constexpr std::string_view kClosedDisplayName = "closed account";
+constexpr std::string_view kClosedPasswordHash = "!closed";
 
 std::string session_id(std::span<const std::uint8_t> token_hash) {
   TANPU_ASSERT(token_hash.size() >= kSessionIdBytes);
   return to_hex(token_hash.first(kSessionIdBytes));
+}
+
+// Ends every live session of the member (but `keep`, if given). Returns how many ended.
+Result<std::int64_t> end_sessions(store::Connection& c, std::int64_t member_id, std::int64_t now,
+                                  const Sha256Digest* keep) {
+  // An ended session's expiry moves to the moment it ended: one index finds it for the purge.
+  if (keep == nullptr) {
+    return c.exec(
+        "UPDATE member_sessions SET revoked_at_us = ?, expires_at_us = ? WHERE member_id = ? AND "
+        "revoked_at_us IS NULL AND expires_at_us > ?",
+        {now, now, member_id, now});
+  }
+  return c.exec(
+      "UPDATE member_sessions SET revoked_at_us = ?, expires_at_us = ? WHERE member_id = ? AND "
+      "token_hash <> ? AND revoked_at_us IS NULL AND expires_at_us > ?",
+      {now, now, member_id, std::span<const std::uint8_t>(*keep), now});
 }
 
 std::int64_t ceil_seconds(std::int64_t us) {
@@ -109,12 +130,9 @@ Result<std::pair<std::int64_t, Sha256Digest>> Members::live_session(std::string_
   return std::pair{rows->i64(0, 0), token_hash};
 }
 
-Result<void> Members::change_password(std::string_view token, std::string_view current_password,
-                                      std::string_view new_password, std::int64_t* retry_after_s) {
-  auto session = live_session(token);
-  if (!session) return fail(session.error());
-  const auto [member_id, token_hash] = *session;
-  if (auto ok = detail::validate_password(new_password, "new_password"); !ok) return ok;
+Result<std::string> Members::check_own_password(std::int64_t member_id, std::string_view password,
+                                                std::string_view field,
+                                                std::int64_t* retry_after_s) {
   const Sha256Digest subject = throttle_subject("member", std::to_string(member_id));
   const std::int64_t maximum = options_.login_attempts_per_login_max;
   auto admitted = admit_attempt(std::span(&subject, 1), std::span(&maximum, 1), retry_after_s);
@@ -123,23 +141,35 @@ Result<void> Members::change_password(std::string_view token, std::string_view c
     return fail(ErrorKind::rate_limited, "too_many_attempts",
                 "too many wrong passwords for this member; try again later");
   }
-  std::string old_hash;
+  std::string hash;
   {
     auto lease = store_.acquire();
     if (!lease) return fail(lease.error());
     auto rows = (*lease)->query("SELECT password_hash FROM members WHERE id = ?", {member_id});
     if (!rows) return fail(rows.error());
     TANPU_ASSERT(rows->size() == 1);
-    old_hash = std::string(rows->text(0, 0));
+    hash = std::string(rows->text(0, 0));
   }
-  const bool bounded = current_password.size() <= limits::password_bytes_max;
-  auto ok = verify_password(bounded ? current_password : std::string_view{}, old_hash);
+  const bool bounded = password.size() <= limits::password_bytes_max;
+  auto ok = verify_password(bounded ? password : std::string_view{}, hash);
   if (!ok) return fail(ok.error());
   if (!bounded || !*ok) {
-    return fail(ErrorKind::forbidden, "wrong_password", "the current password is wrong",
-                "current_password");
+    return fail(ErrorKind::forbidden, "wrong_password", "the password is wrong",
+                std::string(field));
   }
   forgive_attempt(subject, nullptr);
+  return hash;
+}
+
+Result<void> Members::change_password(std::string_view token, std::string_view current_password,
+                                      std::string_view new_password, std::int64_t* retry_after_s) {
+  auto session = live_session(token);
+  if (!session) return fail(session.error());
+  const auto [member_id, token_hash] = *session;
+  if (auto ok = detail::validate_password(new_password, "new_password"); !ok) return ok;
+  auto old_hash =
+      check_own_password(member_id, current_password, "current_password", retry_after_s);
+  if (!old_hash) return fail(old_hash.error());
   if (new_password == current_password) {
     return fail(ErrorKind::invalid, "password_unchanged",
                 "new_password is the same as the current password", "new_password");
@@ -149,16 +179,13 @@ Result<void> Members::change_password(std::string_view token, std::string_view c
   const std::int64_t now = clock_.now_us();
   bool changed = false;
   auto written = store_.write([&](store::Connection& c) -> Result<void> {
-    // Conditional on the hash checked above: of two changes at once, the second is refused.
+    // Conditional on the hash just checked: of two changes at once, the second is refused.
     auto n = c.exec("UPDATE members SET password_hash = ? WHERE id = ? AND password_hash = ?",
-                    {std::string_view(*fresh), member_id, std::string_view(old_hash)});
+                    {std::string_view(*fresh), member_id, std::string_view(*old_hash)});
     if (!n) return fail(n.error());
     changed = *n == 1;
     if (!changed) return {};
-    auto ended = c.exec(
-        "UPDATE member_sessions SET revoked_at_us = ?, expires_at_us = ? WHERE member_id = ? AND "
-        "token_hash <> ? AND revoked_at_us IS NULL AND expires_at_us > ?",
-        {now, now, member_id, std::span<const std::uint8_t>(token_hash), now});
+    auto ended = end_sessions(c, member_id, now, &token_hash);
     if (!ended) return fail(ended.error());
     return {};
   });
@@ -168,6 +195,85 @@ Result<void> Members::change_password(std::string_view token, std::string_view c
                 "the password was changed by another request; sign in again if needed");
   }
   return {};
+}
+
+Result<ClosureReceipt> Members::close_account(std::string_view token, std::string_view password,
+                                              std::int64_t* retry_after_s) {
+  auto session = live_session(token);
+  if (!session) return fail(session.error());
+  const std::int64_t member_id = session->first;
+  auto view = get(member_id);
+  if (!view) return fail(view.error());
+  if (view->role == Role::operator_) {
+    return fail(ErrorKind::forbidden, "operator_cannot_close",
+                "an operator account cannot be closed by its holder");
+  }
+  if (auto ok = check_own_password(member_id, password, "password", retry_after_s); !ok) {
+    return fail(ok.error());
+  }
+  const std::int64_t now = clock_.now_us();
+  ClosureReceipt receipt{member_id, now, 0};
+  auto written = store_.write([&](store::Connection& c) -> Result<void> {
+    receipt.points_forfeited = 0;
+    auto closed = c.query("SELECT closed_at_us FROM members WHERE id = ?", {member_id});
+    if (!closed) return fail(closed.error());
+    if (closed->empty() || !closed->is_null(0, 0)) {
+      return detail::invalid_session("the account is closed");
+    }
+    for (const ClosureHook& hook : closure_hooks_) {
+      if (auto r = hook(c, member_id, now); !r) return r;
+    }
+    // After the hooks (an order's hold voided returns its points): what is left is forfeited.
+    auto points = ledger_.lookup_account(c, view->points_account_id);
+    if (!points) return fail(points.error());
+    if (points->debits_pending > 0) {
+      return fail(ErrorKind::conflict, "points_held",
+                  "some points are still held by an open transaction; try again later");
+    }
+    if (points->available() > 0) {
+      ledger::Transfer t;
+      // Derived from the member, so a retried job writes the same transfer.
+      Sha256 h;
+      h.update(std::string_view("tanpu-account-closure:"));
+      h.update(std::to_string(member_id));
+      const Sha256Digest d = h.finish();
+      t.id = Id128::from_bytes(std::span<const std::uint8_t>(d.data(), 16));
+      t.debit_account_id = view->points_account_id;
+      t.credit_account_id = ledger::kPlatformPointsAccount;
+      t.amount = points->available();
+      t.code = ledger::codes::account_closure;
+      t.reference = "closure:" + std::to_string(member_id);
+      std::vector<ledger::Transfer> one{t};
+      auto applied = ledger_.create_transfers(c, one);
+      if (!applied) return fail(applied.error());
+      if (applied->statuses.front() != ledger::TransferStatus::ok) {
+        return fail(ErrorKind::internal, "forfeit_refused",
+                    "the ledger refused to return the closed account's points: " +
+                        std::string(ledger::to_string(applied->statuses.front())));
+      }
+      receipt.points_forfeited = t.amount;
+    }
+    auto erased = c.exec(
+        "UPDATE members SET display_name = ?, phone_enc = NULL, phone_bidx = NULL, email_enc = "
+        "NULL, email_bidx = NULL, password_hash = ?, closed_at_us = ? WHERE id = ? AND "
+        "closed_at_us IS NULL",
+        {std::string_view(kClosedDisplayName), std::string_view(kClosedPasswordHash), now,
+         member_id});
+    if (!erased) return fail(erased.error());
+    TANPU_ASSERT(*erased == 1);
+    auto reviewer = c.exec(
+        "UPDATE member_reviewers SET revoked_at_us = ? WHERE member_id = ? AND revoked_at_us IS "
+        "NULL",
+        {now, member_id});
+    if (!reviewer) return fail(reviewer.error());
+    auto ended = end_sessions(c, member_id, now, nullptr);
+    if (!ended) return fail(ended.error());
+    return {};
+  });
+  if (!written) return fail(written.error());
+  log::info("account_closed",
+            {{"member_id", member_id}, {"points_forfeited", receipt.points_forfeited}});
+  return receipt;
 }
 
 Result<std::vector<SessionInfo>> Members::sessions(std::string_view token) {
@@ -237,12 +343,7 @@ Result<std::int64_t> Members::end_other_sessions(std::string_view token) {
   const auto& [member_id, token_hash] = *session;
   const std::int64_t now = clock_.now_us();
   return store_.write_value<std::int64_t>([&](store::Connection& c) -> Result<std::int64_t> {
-    auto n = c.exec(
-        "UPDATE member_sessions SET revoked_at_us = ?, expires_at_us = ? WHERE member_id = ? AND "
-        "token_hash <> ? AND revoked_at_us IS NULL AND expires_at_us > ?",
-        {now, now, member_id, std::span<const std::uint8_t>(token_hash), now});
-    if (!n) return fail(n.error());
-    return *n;
+    return end_sessions(c, member_id, now, &token_hash);
   });
 }
 

@@ -126,7 +126,8 @@ TEST_P(MemberRoutesTest, RegisterAnswers201WithTheMemberView) {
                      {"role", "member"},
                      {"points_account_id", view->points_account_id},
                      {"co2e_account_id", view->co2e_account_id},
-                     {"created_at", format_iso8601(kStartUs)}}));
+                     {"created_at", format_iso8601(kStartUs)},
+                     {"closed_at", nullptr}}));
   EXPECT_EQ(header(r, "Location"), "/v1/members/" + std::to_string(id));
 }
 
@@ -312,6 +313,48 @@ TEST_P(MemberRoutesTest, ListingAndEndingSessions) {
   expect_error(call("GET", "/v1/me", {}, bearer(third_token)), 401, "invalid_session");
   EXPECT_EQ(call("GET", "/v1/me", {}, bearer(token)).status, 200);
   (void)id;
+}
+
+TEST_P(MemberRoutesTest, ClosingOnesAccount) {
+  const auto [id, token] = member_with_session("13812345678");
+  submit(transfer(ledger::kPlatformPointsAccount, members_->get(id)->points_account_id, 250,
+                  ledger::codes::operator_adjustment));
+  const auto operator_id =
+      members_
+          ->register_member({std::nullopt, "op@example.com", "s3cret-pass", "Operator"},
+                            members::Role::operator_)
+          ->id;
+  auto op = call("POST", "/v1/sessions", R"({"login":"op@example.com","password":"s3cret-pass"})");
+  const std::string op_token = body_of(op)["token"];
+  // Refusals change nothing.
+  expect_error(call("POST", "/v1/me/closure", R"({"password":"s3cret-pass"})"), 401,
+               "missing_token");
+  expect_error(call("POST", "/v1/me/closure", R"({"password":"wrong-pass"})", bearer(token)), 403,
+               "wrong_password", "password");
+  expect_error(call("POST", "/v1/me/closure", R"({})", bearer(token)), 400, "missing_field",
+               "password");
+  expect_error(
+      call("POST", "/v1/me/closure", R"({"password":"s3cret-pass","why":"x"})", bearer(token)), 400,
+      "unknown_field", "why");
+  expect_error(call("POST", "/v1/me/closure", R"({"password":"s3cret-pass"})", bearer(op_token)),
+               403, "operator_cannot_close");
+  EXPECT_EQ(call("GET", "/v1/me", {}, bearer(token)).status, 200);
+  // Closed: a receipt, the session ends, the operator sees an erased member.
+  auto closed = call("POST", "/v1/me/closure", R"({"password":"s3cret-pass"})", bearer(token));
+  ASSERT_EQ(closed.status, 200) << closed.body;
+  EXPECT_EQ(body_of(closed), (json{{"member_id", id},
+                                   {"closed_at", format_iso8601(kStartUs)},
+                                   {"points_forfeited", 250}}));
+  expect_error(call("GET", "/v1/me", {}, bearer(token)), 401, "invalid_session");
+  expect_error(call("POST", "/v1/sessions", R"({"login":"13812345678","password":"s3cret-pass"})"),
+               401, "invalid_credentials");
+  auto seen = call("GET", "/v1/members/" + std::to_string(id), {}, bearer(op_token));
+  ASSERT_EQ(seen.status, 200) << seen.body;
+  const json view = body_of(seen);
+  EXPECT_EQ(view["display_name"], "closed account");
+  EXPECT_EQ(view["phone"], nullptr);
+  EXPECT_EQ(view["closed_at"], format_iso8601(kStartUs));
+  (void)operator_id;
 }
 
 TEST_P(MemberRoutesTest, MeNeedsAValidToken) {

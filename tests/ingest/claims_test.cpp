@@ -9,6 +9,7 @@
 
 #include "core/crypto.h"
 #include "ingest/claims.h"
+#include "ingest/closure.h"
 #include "ingest/consents.h"
 #include "ingest/ingest_fixture.h"
 #include "ingest/pipeline.h"
@@ -29,6 +30,8 @@ const std::string kPdf = "%PDF-1.7\n%body";
 
 // kStartUs is 2026-11-18; the meal was the day before.
 constexpr const char* kLunch = "2026-11-17T12:00:00+08:00";
+constexpr const char* kDinner = "2026-11-16T18:30:00+08:00";
+constexpr const char* kBreakfast = "2026-11-15T08:00:00+08:00";
 
 class ClaimsTest : public IngestFixture {
  protected:
@@ -99,6 +102,52 @@ class ClaimsTest : public IngestFixture {
   std::unique_ptr<ingest::Claims> claims_;
   members::MemberView alice_, bob_, reviewer_;
 };
+
+// ingest::close_member, the ingestion part of closing an account (members::ClosureHook).
+TEST_P(ClaimsTest, ClosingAnAccountWaitsForReviewsThenRevokesConsentsAndDropsEvidence) {
+  const std::string approved_file = upload(alice_.id, kJpeg);
+  const std::string pending_file = upload(alice_.id, kPng, "image/png");
+  const std::string loose_file = upload(alice_.id, kPdf, "application/pdf");
+  const std::string bobs_file = upload(bob_.id, kJpeg);
+  auto approved = claims_->submit(alice_.id, claim("c-approved", {approved_file}), {});
+  ASSERT_OK(approved);
+  ASSERT_OK(claims_->decide(approve(approved->source_id, approved->external_id)));
+  auto pending = claims_->submit(alice_.id, claim("c-pending", {pending_file}, kDinner), {});
+  ASSERT_OK(pending);
+  const auto source = canteen_with_pending("p-1", kBreakfast);  // alice's consent, and a record
+  const auto close = [&]() -> Result<void> {
+    return db_->store().write(
+        [&](store::Connection& c) { return ingest::close_member(c, alice_.id, clock_.now_us()); });
+  };
+  const std::string evidence = "SELECT COUNT(*) FROM ingest_evidence";
+  const std::string live_consents =
+      "SELECT COUNT(*) FROM ingest_consents WHERE revoked_at_us IS NULL";
+  // Two records wait for review: refused, nothing changed.
+  auto refused = close();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, "review_pending");
+  EXPECT_NE(refused.error().message.find("2 of your"), std::string::npos);
+  EXPECT_EQ(scalar(evidence), 4);
+  EXPECT_EQ(scalar(live_consents), 1);
+  ASSERT_OK(claims_->decide(reject(pending->source_id, pending->external_id, "blurry")));
+  ASSERT_OK(claims_->decide(approve(source.id, "p-1")));
+  ASSERT_OK(close());
+  // The consent is revoked; the approved claim's evidence and bob's stay; the rest is gone.
+  EXPECT_EQ(scalar(live_consents), 0);
+  EXPECT_EQ(scalar(evidence), 2);
+  EXPECT_TRUE(claims_->evidence_file(approved_file).has_value());
+  EXPECT_FALSE(claims_->evidence_file(pending_file).has_value());
+  const auto kept = [&](const std::string& id) {
+    return scalar("SELECT COUNT(*) FROM ingest_evidence WHERE id = '" + id + "'");
+  };
+  EXPECT_EQ(kept(bobs_file), 1);  // an upload of bob's not yet in a claim
+  EXPECT_EQ(kept(loose_file), 0);
+  // The partner's next record for alice is refused for want of consent.
+  auto after = pipeline_->ingest(source, partner_batch("p-2", kDinner));
+  ASSERT_OK(after);
+  EXPECT_EQ(after->at(0).outcome, "rejected");
+  EXPECT_EQ(after->at(0).reason, "no_consent");
+}
 
 TEST(EvidenceSniff, KnowsTheFourTypesByTheirMagicNumbers) {
   EXPECT_EQ(ingest::sniff_media_type(kJpeg), "image/jpeg");

@@ -165,6 +165,46 @@ TEST_P(MarketTest, CancelVoidsTheHoldAndReturnsStockAndLimit) {
   EXPECT_EQ(remaining(offer.id), 0);
 }
 
+TEST_P(MarketTest, ClosingAnAccountCancelsItsHeldOrdersFirst) {
+  members_->add_closure_hook(
+      [this](store::Connection& c, std::int64_t member_id, std::int64_t now_us) -> Result<void> {
+        auto n = market_->cancel_held_orders(c, member_id, now_us);
+        if (!n) return fail(n.error());
+        EXPECT_EQ(*n, 2);
+        return {};
+      });
+  const auto alice = funded("alice@example.com", 1000);
+  const auto bob = funded("bob@example.com", 1000);
+  const auto offer = must_offer(offer_input(5, 200));
+  auto first = order(alice, offer.id, "k1");
+  ASSERT_OK(first);
+  auto second = order(alice, offer.id, "k2");
+  ASSERT_OK(second);
+  auto bobs = order(bob, offer.id, "k1");
+  ASSERT_OK(bobs);
+  EXPECT_EQ(remaining(offer.id), 2);
+  auto session = members_->login("alice@example.com", "s3cret-pass");
+  ASSERT_OK(session);
+  auto receipt = members_->close_account(session->token, "s3cret-pass");
+  ASSERT_OK(receipt);
+  // The holds were voided before the balance was forfeited: all 1,000 points went back.
+  EXPECT_EQ(receipt->points_forfeited, 1000);
+  EXPECT_EQ(account(alice.points_account_id).available(), 0);
+  EXPECT_EQ(account(alice.points_account_id).debits_pending, 0);
+  EXPECT_EQ(remaining(offer.id), 4);
+  for (const auto& o : {*first, *second}) {
+    auto now = market_->member_order(alice.id, o.id);
+    ASSERT_OK(now);
+    EXPECT_EQ(now->status, market::OrderStatus::cancelled);
+    EXPECT_EQ(market_->redeem(merchant_.id, o.voucher_code, std::nullopt).error().code,
+              "voucher_cancelled");
+  }
+  // Another member's order is untouched.
+  auto kept = market_->member_order(bob.id, bobs->id);
+  ASSERT_OK(kept);
+  EXPECT_EQ(kept->status, market::OrderStatus::held);
+}
+
 TEST_P(MarketTest, ExpiryVoidsTheHoldAndReturnsTheUnit) {
   const auto alice = funded("alice@example.com", 1000);
   const auto offer = must_offer(offer_input(5, 100));

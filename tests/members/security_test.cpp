@@ -304,7 +304,148 @@ TEST_P(MemberSecurityTest, PurgeDeletesOnlySessionsEndedLongAgoAndSpentCounters)
   EXPECT_EQ(bounded->sessions, 2);
 }
 
+struct MemberRowState {
+  std::string display_name;
+  bool has_phone = false;
+  bool has_email = false;
+  bool closed = false;
+  bool operator==(const MemberRowState&) const = default;
+};
+
+class AccountClosureTest : public MemberSecurityTest {
+ protected:
+  MemberRowState row(std::int64_t id) {
+    auto lease = db_->store().acquire();
+    EXPECT_TRUE(lease.has_value());
+    auto rows = (*lease)->query(
+        "SELECT display_name, phone_bidx IS NOT NULL AND phone_enc IS NOT NULL, email_bidx IS NOT "
+        "NULL AND email_enc IS NOT NULL, closed_at_us IS NOT NULL FROM members WHERE id = ?",
+        {id});
+    EXPECT_TRUE(rows.has_value() && rows->size() == 1);
+    return {std::string(rows->text(0, 0)), rows->i64(0, 1) != 0, rows->i64(0, 2) != 0,
+            rows->i64(0, 3) != 0};
+  }
+
+  std::int64_t available(std::int64_t account_id) {
+    auto a = ledger_->lookup_account(account_id);
+    EXPECT_TRUE(a.has_value());
+    return a ? a->available() : -1;
+  }
+};
+
+TEST_P(AccountClosureTest, ClosingErasesPersonalDataEndsSessionsAndForfeitsPoints) {
+  const auto fay = must_register("13900001111", "fay@example.com");
+  fund(fay, 500);
+  auto other = members_->login("fay@example.com", kPassword);
+  ASSERT_OK(other);
+  auto here = members_->login("13900001111", kPassword);
+  ASSERT_OK(here);
+  const std::int64_t co2e_before = available(fay.co2e_account_id);
+  const MemberRowState before = row(fay.id);
+  // Wrong password: refused, nothing changed.
+  auto wrong = members_->close_account(here->token, "wrong-password");
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code, "wrong_password");
+  EXPECT_EQ(wrong.error().field, "password");
+  EXPECT_EQ(row(fay.id), before);
+  EXPECT_EQ(available(fay.points_account_id), 500);
+  ASSERT_OK(members_->authenticate(other->token));
+
+  auto receipt = members_->close_account(here->token, kPassword);
+  ASSERT_OK(receipt);
+  EXPECT_EQ(receipt->member_id, fay.id);
+  EXPECT_EQ(receipt->points_forfeited, 500);
+  EXPECT_EQ(receipt->closed_at_us, clock_.now_us());
+  EXPECT_EQ(row(fay.id), (MemberRowState{"closed account", false, false, true}));
+  EXPECT_EQ(available(fay.points_account_id), 0);
+  EXPECT_EQ(available(fay.co2e_account_id), co2e_before);  // reductions stay counted
+  EXPECT_FALSE(members_->authenticate(here->token).has_value());
+  EXPECT_FALSE(members_->authenticate(other->token).has_value());
+  EXPECT_EQ(members_->login("fay@example.com", kPassword).error().code, "invalid_credentials");
+  auto view = members_->get(fay.id);
+  ASSERT_OK(view);
+  EXPECT_EQ(view->closed_at_us, receipt->closed_at_us);
+  EXPECT_EQ(view->phone_masked, std::nullopt);
+  EXPECT_EQ(view->email_masked, std::nullopt);
+  // The phone and e-mail are free again: registering them makes a new member.
+  const auto again = must_register("13900001111", "fay@example.com");
+  EXPECT_NE(again.id, fay.id);
+  // Nothing personal is left in the member's row: no name, no password hash (nothing verifies).
+  auto lease = db_->store().acquire();
+  ASSERT_OK(lease);
+  auto rows =
+      (*lease)->query("SELECT display_name, password_hash FROM members WHERE id = ?", {fay.id});
+  ASSERT_OK(rows);
+  EXPECT_EQ(rows->text(0, 0), "closed account");
+  EXPECT_EQ(rows->text(0, 1), "!closed");
+}
+
+TEST_P(AccountClosureTest, AHookRefusingUndoesEverything) {
+  const auto fay = must_register(std::nullopt, "fay@example.com");
+  fund(fay, 300);
+  auto here = members_->login("fay@example.com", kPassword);
+  ASSERT_OK(here);
+  auto other = members_->login("fay@example.com", kPassword);
+  ASSERT_OK(other);
+  std::vector<std::int64_t> seen;
+  // The first hook writes (ends the other session); the second refuses: nothing may stay.
+  members_->add_closure_hook(
+      [&](store::Connection& c, std::int64_t member_id, std::int64_t now_us) -> Result<void> {
+        seen.push_back(member_id);
+        auto n = c.exec("UPDATE member_sessions SET revoked_at_us = ? WHERE member_id = ?",
+                        {now_us, member_id});
+        if (!n) return fail(n.error());
+        return {};
+      });
+  members_->add_closure_hook([](store::Connection&, std::int64_t, std::int64_t) -> Result<void> {
+    return fail(ErrorKind::conflict, "review_pending", "a claim waits for review");
+  });
+  const MemberRowState before = row(fay.id);
+  auto refused = members_->close_account(here->token, kPassword);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, "review_pending");
+  EXPECT_EQ(seen, std::vector<std::int64_t>{fay.id});
+  EXPECT_EQ(row(fay.id), before);
+  EXPECT_EQ(available(fay.points_account_id), 300);
+  ASSERT_OK(members_->authenticate(other->token));
+  ASSERT_OK(members_->authenticate(here->token));
+}
+
+TEST_P(AccountClosureTest, HeldPointsAndOperatorsAreRefused) {
+  const auto fay = must_register(std::nullopt, "fay@example.com");
+  fund(fay, 300);
+  // A hold no hook releases (another module's open transaction).
+  ledger::Transfer hold;
+  hold.id = new_time_ordered_id();
+  hold.debit_account_id = fay.points_account_id;
+  hold.credit_account_id = ledger::kPlatformPointsAccount;
+  hold.amount = 100;
+  hold.code = ledger::codes::market_order;
+  hold.flags = ledger::transfer_flags::pending;
+  const std::vector<ledger::Transfer> one{hold};
+  auto held = ledger_->submit(one);
+  ASSERT_OK(held);
+  ASSERT_EQ(held->front(), ledger::TransferStatus::ok);
+  auto here = members_->login("fay@example.com", kPassword);
+  ASSERT_OK(here);
+  const MemberRowState before = row(fay.id);
+  auto refused = members_->close_account(here->token, kPassword);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, "points_held");
+  EXPECT_EQ(row(fay.id), before);
+  EXPECT_EQ(available(fay.points_account_id), 200);
+
+  const auto op = must_register(std::nullopt, "op@example.com", members::Role::operator_);
+  auto op_session = members_->login("op@example.com", kPassword);
+  ASSERT_OK(op_session);
+  auto op_refused = members_->close_account(op_session->token, kPassword);
+  ASSERT_FALSE(op_refused.has_value());
+  EXPECT_EQ(op_refused.error().code, "operator_cannot_close");
+  EXPECT_EQ(row(op.id).closed, false);
+}
+
 TANPU_INSTANTIATE_ENGINES(MemberSecurityTest);
+TANPU_INSTANTIATE_ENGINES(AccountClosureTest);
 
 }  // namespace
 }  // namespace tanpu::test
