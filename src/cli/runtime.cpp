@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "core/log.h"
-#include "ingest/closure.h"
+#include "ingest/member_data.h"
 
 namespace tanpu::cli {
 
@@ -125,6 +125,10 @@ Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
     if (!n) return fail(n.error());
     return {};
   });
+  // A member's data export: each module adds its sections.
+  rt->members->add_export_hook(&ingest::export_member);
+  rt->members->add_export_hook(&market::export_member);
+  rt->members->add_export_hook(&orgs::export_member);
   return rt;
 }
 

@@ -278,6 +278,20 @@ Response close_account(App& app, const Request& request) {
                             {"points_forfeited", receipt->points_forfeited}});
 }
 
+Response export_my_data(App& app, const Request& request) {
+  auto principal = authenticate(request, app.members);
+  if (!principal) return fail_response(principal.error());
+  auto data = app.members.export_data(principal->member_id);
+  if (!data) return fail_response(data.error());
+  Response response = json_response(*data);
+  // Personal data in clear: never cached, and saved as a file by browsers.
+  response.headers.emplace_back("Cache-Control", "no-store");
+  response.headers.emplace_back(
+      "Content-Disposition",
+      "attachment; filename=\"tanpu-export-" + std::to_string(principal->member_id) + ".json\"");
+  return response;
+}
+
 // A positive decimal member id, or nullopt.
 std::optional<std::int64_t> parse_member_id(std::string_view text) {
   std::int64_t id = 0;
@@ -311,6 +325,7 @@ void add_member_routes(Router& router, App& app) {
   router.add("GET", "/v1/me/transfers", [&app](Request& r) { return my_transfers(app, r); });
   router.add("POST", "/v1/me/password", [&app](Request& r) { return change_password(app, r); });
   router.add("POST", "/v1/me/closure", [&app](Request& r) { return close_account(app, r); });
+  router.add("GET", "/v1/me/export", [&app](Request& r) { return export_my_data(app, r); });
   router.add("GET", "/v1/me/sessions", [&app](Request& r) { return my_sessions(app, r); });
   router.add("DELETE", "/v1/me/sessions",
              [&app](Request& r) { return end_my_other_sessions(app, r); });

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/id.h"
 #include "core/result.h"
 #include "core/time.h"
@@ -26,6 +28,11 @@ namespace tanpu::market {
 
 // The market's tables (module "market"). They reference the ledger's and the members' tables.
 std::span<const store::Migration> migrations();
+
+// A member's orders (with voucher codes, never their secrets), donations and lottery draws, as
+// sections "orders", "donations" and "lottery_draws" of their data export (members::ExportHook).
+// Needs the market's, the lotteries' and the donations' tables.
+Result<void> export_member(store::Connection& c, std::int64_t member_id, nlohmann::json& out);
 
 // Offer categories, as the API names them (Chengdu's mall: green travel first).
 std::span<const std::string_view> offer_categories();

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/result.h"
 #include "core/time.h"
 #include "ledger/ledger.h"
@@ -110,6 +112,11 @@ struct ClosureReceipt {
 using ClosureHook =
     std::function<Result<void>(store::Connection& c, std::int64_t member_id, std::int64_t now_us)>;
 
+// A module's part of a member's data export: adds its sections (arrays of objects, see
+// store::export_section) to `out`, reading through `c`.
+using ExportHook =
+    std::function<Result<void>(store::Connection& c, std::int64_t member_id, nlohmann::json& out)>;
+
 // What purge() removed.
 struct PurgeCounts {
   std::int64_t sessions = 0;
@@ -174,6 +181,16 @@ class Members {
   // Adds a module's part of closing an account (before serving; not thread-safe).
   void add_closure_hook(ClosureHook hook) { closure_hooks_.push_back(std::move(hook)); }
 
+  // Everything tanpu keeps about the member, for the member (architecture.md §11): the profile with
+  // phone and e-mail in clear, sessions, both ledger accounts and every transfer, then each export
+  // hook's sections. Sections are bounded by store::kExportRowsMax (named in "truncated" if cut).
+  // Secrets (password hash, token hashes beyond their ids, voucher secrets) are never included.
+  // Errors: not_found.
+  Result<nlohmann::json> export_data(std::int64_t member_id);
+
+  // Adds a module's part of the export (before serving; not thread-safe).
+  void add_export_hook(ExportHook hook) { export_hooks_.push_back(std::move(hook)); }
+
   // Deletes sessions ended longer ago than Options::ended_session_retention_s and login counters
   // whose window and lock are over; at most max_rows of each per call. Run by the scheduler.
   Result<PurgeCounts> purge(std::int64_t max_rows = 10'000);
@@ -231,6 +248,7 @@ class Members {
   Options options_;
   std::string dummy_hash_;  // verified against when the identifier is unknown
   std::vector<ClosureHook> closure_hooks_;
+  std::vector<ExportHook> export_hooks_;
   // Checks the current password of a member (counted per member); returns the hash it matched.
   // Errors: wrong_password (forbidden, naming field), too_many_attempts.
   Result<std::string> check_own_password(std::int64_t member_id, std::string_view password,

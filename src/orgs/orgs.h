@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/id.h"
 #include "core/result.h"
 #include "core/time.h"
@@ -26,6 +28,10 @@ namespace tanpu::orgs {
 
 // The organisations' tables (module "orgs", prefix orgs_). They reference the members' tables.
 std::span<const store::Migration> migrations();
+
+// A member's memberships, the roster entries organisations imported about them, their activity
+// sign-ups and their roles, as sections of their data export (members::ExportHook).
+Result<void> export_member(store::Connection& c, std::int64_t member_id, nlohmann::json& out);
 
 inline constexpr std::size_t kOrgNameBytesMax = 120;
 inline constexpr std::int32_t kDepthMaxLimit = 6;         // the deepest a tree may be configured

@@ -9,9 +9,9 @@
 
 #include "core/crypto.h"
 #include "ingest/claims.h"
-#include "ingest/closure.h"
 #include "ingest/consents.h"
 #include "ingest/ingest_fixture.h"
+#include "ingest/member_data.h"
 #include "ingest/pipeline.h"
 #include "ingest/sources.h"
 #include "members/members_fixture.h"
