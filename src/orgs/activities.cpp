@@ -262,11 +262,14 @@ Result<Checkin> Orgs::check_in(std::int64_t member_id, std::int64_t activity_id,
   auto done = store_.write([&](store::Connection& c) -> Result<void> {
     auto rows = c.query(
         "SELECT a.starts_at_us, a.ends_at_us, a.points_per_checkin, a.reduction_mg_per_checkin, "
-        "a.scenario, a.secret, s.checked_in_at_us FROM orgs_activities a LEFT JOIN orgs_signups s "
-        "ON s.activity_id = a.id AND s.member_id = ? WHERE a.id = ?",
+        "a.scenario, a.secret, s.checked_in_at_us, o.archived_at_us FROM orgs_activities a JOIN "
+        "orgs_orgs o ON o.id = a.org_id LEFT JOIN orgs_signups s ON s.activity_id = a.id AND "
+        "s.member_id = ? WHERE a.id = ?",
         {member_id, activity_id});
     if (!rows) return fail(rows.error());
     if (rows->empty()) return fail(ErrorKind::not_found, "activity_not_found", "no such activity");
+    // Archiving an organisation closes its activities at once, those already running included.
+    if (!rows->is_null(0, 7)) return conflict("org_archived", "the organisation is archived");
     const std::int64_t starts = rows->i64(0, 0), ends = rows->i64(0, 1);
     const std::int64_t points = rows->i64(0, 2), reduction = rows->i64(0, 3);
     const std::string scenario(rows->text(0, 4));

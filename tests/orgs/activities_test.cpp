@@ -259,6 +259,26 @@ TEST_P(OrgsActivitiesTest, CheckInWithTheRotatingCode) {
   EXPECT_EQ(balance(m[3].points_account_id), 0);
 }
 
+TEST_P(OrgsActivitiesTest, ArchivingTheOrganisationClosesItsRunningActivities) {
+  const auto m1 = must_join(class1_.id, "S001");
+  const auto m2 = must_join(class1_.id, "S002");
+  const auto a = must_activity(activity_input(class1_.id));
+  ASSERT_OK(orgs_->sign_up(m1.id, a.id));
+  ASSERT_OK(orgs_->sign_up(m2.id, a.id));
+  align_to_step();
+  const std::string code = code_now(a.id);
+  ASSERT_OK(orgs_->check_in(m1.id, a.id, code));
+  // The college above the class is archived while the activity runs: no more check-ins.
+  ASSERT_OK(orgs_->archive_org(op_, college_.id));
+  const auto before = count("orgs_rollup_total");
+  EXPECT_ERROR(orgs_->check_in(m2.id, a.id, code), "org_archived");
+  EXPECT_EQ(balance(m2.points_account_id), 0);
+  EXPECT_EQ(orgs_->get_activity(a.id)->checked_in, 1);
+  EXPECT_EQ(count("orgs_rollup_total"), before);
+  // What was credited before stays.
+  EXPECT_EQ(balance(m1.points_account_id), 50);
+}
+
 TEST_P(OrgsActivitiesTest, CheckInBeforeTheStartIsOutsideTheWindow) {
   const auto m = must_join(class1_.id, "S001");
   auto in = activity_input(class1_.id);
