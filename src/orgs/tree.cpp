@@ -192,10 +192,20 @@ constexpr std::string_view kSchemaV3 = R"sql(
 ALTER TABLE orgs_activities ADD COLUMN methodology TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Whether an organisation's region was given or copied from its parent: a copied one follows the
+// organisation when it moves. Organisations created before this knew no difference; those whose
+// region equals their parent's are taken as copied.
+constexpr std::string_view kSchemaV4 = R"sql(
+ALTER TABLE orgs_orgs ADD COLUMN region_inherited BIGINT NOT NULL DEFAULT 0;
+UPDATE orgs_orgs SET region_inherited = 1 WHERE parent_id IS NOT NULL AND region IS NOT DISTINCT
+  FROM (SELECT p.region FROM orgs_orgs p WHERE p.id = orgs_orgs.parent_id);
+)sql";
+
 constexpr std::array kMigrations{
     store::Migration{"orgs", 1, "organisations", kSchemaV1},
     store::Migration{"orgs", 2, "idempotency", kSchemaV2},
     store::Migration{"orgs", 3, "activity_methodology", kSchemaV3},
+    store::Migration{"orgs", 4, "inherited_region", kSchemaV4},
 };
 
 constexpr std::array<std::pair<OrgType, std::string_view>, 10> kTypeNames{{
@@ -530,10 +540,12 @@ Result<Org> Orgs::create_org(const Actor& who, const OrgInput& input) {
     if (!taken->empty())
       return conflict("sibling_name_taken", "an organisation beside it has this name already");
     auto row = c.query(
-        "INSERT INTO orgs_orgs (parent_id, root_id, depth, type, name, region, path, depth_max, "
-        "created_at_us) VALUES (?, ?, ?, ?, ?, ?, '/', ?, ?) RETURNING id",
+        "INSERT INTO orgs_orgs (parent_id, root_id, depth, type, name, region, region_inherited, "
+        "path, depth_max, created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, '/', ?, ?) RETURNING id",
         {store::nullable(input.parent_id), root, std::int64_t{depth}, to_string(input.type),
-         std::string_view(*name), store::nullable(region), std::int64_t{input.depth_max}, now});
+         std::string_view(*name), store::nullable(region),
+         std::int64_t{input.parent_id && !input.region ? 1 : 0}, std::int64_t{input.depth_max},
+         now});
     if (!row) return fail(row.error());
     const std::int64_t created = row->i64(0, 0);
     const std::string path = parent_path + std::to_string(created) + "/";
@@ -706,7 +718,19 @@ Result<Org> Orgs::move_org(const Actor& who, std::int64_t org_id, std::int64_t n
     if (auto u = c.exec("UPDATE orgs_orgs SET parent_id = ? WHERE id = ?", {target->id, org_id});
         !u)
       return fail(u.error());
-    return repath(c, org->path, new_path);
+    if (auto r = repath(c, org->path, new_path); !r) return r;
+    // Copied regions follow the new parent, level by level from the moved organisation down (an
+    // organisation with a region of its own passes that one on to those below it).
+    auto [new_lo, new_hi] = detail::subtree_bounds(new_path);
+    for (std::int64_t d = target->depth + 1; d <= deepest->i64(0, 0) + shift; ++d) {
+      auto u = c.exec(
+          "UPDATE orgs_orgs SET region = (SELECT p.region FROM orgs_orgs p WHERE p.id = "
+          "orgs_orgs.parent_id) WHERE path >= ? AND path < ? AND depth = ? AND region_inherited = "
+          "1",
+          {std::string_view(new_lo), std::string_view(new_hi), d});
+      if (!u) return fail(u.error());
+    }
+    return {};
   });
   if (!done && done.error().code == store::kUniqueViolation)
     return conflict("sibling_name_taken", "the new parent holds an organisation of this name");

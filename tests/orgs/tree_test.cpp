@@ -200,6 +200,39 @@ TEST_P(OrgsTreeTest, MoveRefusals) {
   EXPECT_EQ(snapshot(), before);
 }
 
+TEST_P(OrgsTreeTest, ACopiedRegionFollowsAMoveAGivenOneStays) {
+  const auto uni =
+      must_org(op_, std::nullopt, OrgType::university, "Liaoning University", "CN-LN", 5);
+  const auto dalian = must_org(op_, uni.id, OrgType::college, "Dalian campus", "CN-LN-DAL");
+  const auto shenyang = must_org(op_, uni.id, OrgType::college, "Shenyang campus", "CN-LN-SHE");
+  const auto club = must_org(op_, dalian.id, OrgType::group, "Cycling club");
+  const auto team = must_org(op_, club.id, OrgType::group, "Road team");
+  const auto anshan = must_org(op_, club.id, OrgType::group, "Anshan team", "CN-LN-ANS");
+  const auto anshan_sub = must_org(op_, anshan.id, OrgType::group, "Juniors");
+  EXPECT_EQ(org(club.id).region, "CN-LN-DAL");
+  EXPECT_EQ(org(team.id).region, "CN-LN-DAL");
+  EXPECT_EQ(org(anshan_sub.id).region, "CN-LN-ANS");
+  ASSERT_OK(orgs_->move_org(op_, club.id, shenyang.id));
+  EXPECT_EQ(org(club.id).region, "CN-LN-SHE");
+  EXPECT_EQ(org(team.id).region, "CN-LN-SHE");
+  EXPECT_EQ(org(anshan.id).region, "CN-LN-ANS");      // its own
+  EXPECT_EQ(org(anshan_sub.id).region, "CN-LN-ANS");  // copied from its own parent, unmoved
+  EXPECT_EQ(org(dalian.id).region, "CN-LN-DAL");
+  // Up to the university itself.
+  ASSERT_OK(orgs_->move_org(op_, club.id, uni.id));
+  EXPECT_EQ(org(club.id).region, "CN-LN");
+  EXPECT_EQ(org(team.id).region, "CN-LN");
+  EXPECT_EQ(org(anshan.id).region, "CN-LN-ANS");
+  // Under a team with a region of its own, the team takes that one.
+  ASSERT_OK(orgs_->move_org(op_, team.id, anshan_sub.id));
+  EXPECT_EQ(org(team.id).region, "CN-LN-ANS");
+  // A refused move changes no region.
+  EXPECT_ERROR(orgs_->move_org(op_, club.id, shenyang.id + 1000), "org_not_found");
+  EXPECT_ERROR(orgs_->move_org(op_, anshan.id, team.id), "move_into_descendant");
+  EXPECT_EQ(org(anshan.id).region, "CN-LN-ANS");
+  EXPECT_EQ(org(club.id).region, "CN-LN");
+}
+
 TEST_P(OrgsTreeTest, MovingASubtreeThatWouldBeTooDeepIsRefused) {
   const auto uni =
       must_org(op_, std::nullopt, OrgType::university, "Deep University", std::nullopt, 4);
@@ -398,6 +431,51 @@ TEST_P(OrgsTreeTest, MembersSeeTheirOwnOrganisationsOnly) {
 }
 
 TANPU_INSTANTIATE_ENGINES(OrgsTreeTest);
+
+// Organisations made before regions knew whether they were copied: the migration takes a child's
+// region as copied when it equals its parent's.
+class OrgsRegionMigrationTest : public MembersFixture {};
+
+TEST_P(OrgsRegionMigrationTest, ARegionEqualToTheParentsIsTakenAsCopied) {
+  const auto all = orgs::migrations();
+  ASSERT_GE(all.size(), 4U);
+  migrate_with(all.first(3));
+  if (HasFatalFailure()) return;
+  struct Row {
+    std::int64_t id;
+    std::optional<std::int64_t> parent;
+    std::int64_t depth;
+    std::string region, path;
+    std::int64_t inherited_after;
+  };
+  // A root; a child with its region; a child with another; a grandchild with the latter's.
+  const std::vector<Row> rows = {{1, std::nullopt, 1, "CN-LN", "/1/", 0},
+                                 {2, 1, 2, "CN-LN", "/1/2/", 1},
+                                 {3, 1, 2, "CN-LN-SHE", "/1/3/", 0},
+                                 {4, 3, 3, "CN-LN-SHE", "/1/3/4/", 1}};
+  {
+    auto lease = db_->store().acquire();
+    ASSERT_OK(lease);
+    for (const Row& r : rows) {
+      ASSERT_OK((*lease)->exec(
+          "INSERT INTO orgs_orgs (id, parent_id, root_id, depth, type, name, region, path, "
+          "depth_max, created_at_us) VALUES (?, ?, 1, ?, 'group', ?, ?, ?, 5, 0)",
+          {r.id, store::nullable(r.parent), r.depth, std::string_view(r.path),
+           std::string_view(r.region), std::string_view(r.path)}));
+    }
+  }
+  migrate_with(all);
+  if (HasFatalFailure()) return;
+  auto lease = db_->store().acquire();
+  ASSERT_OK(lease);
+  auto got = (*lease)->query("SELECT id, region_inherited FROM orgs_orgs ORDER BY id");
+  ASSERT_OK(got);
+  ASSERT_EQ(got->size(), rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    EXPECT_EQ(got->i64(i, 1), rows[i].inherited_after) << rows[i].id;
+}
+
+TANPU_INSTANTIATE_ENGINES(OrgsRegionMigrationTest);
 
 }  // namespace
 }  // namespace tanpu::test
