@@ -7,6 +7,8 @@
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 
+#include "http/client_address.h"
+
 namespace tanpu::cli {
 namespace {
 
@@ -44,6 +46,12 @@ constexpr Binding kExpiry{"--expiry-interval-s", "TANPU_EXPIRY_INTERVAL_S", "exp
                           "seconds between scans for timed-out pending transfers (5)",
                           &Config::expiry_interval_s};
 
+constexpr Binding kTrustedProxies{
+    "--trusted-proxies", "TANPU_TRUSTED_PROXIES", "trusted_proxies",
+    "reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For names the "
+    "client (default none)",
+    &Config::trusted_proxies};
+
 constexpr Binding kPointsRate{
     "--points-mg-per-point", "TANPU_POINTS_MG_PER_POINT", "points_mg_per_point",
     "one point per this many mg CO2e credited, platform-wide (0: each methodology's formula)",
@@ -63,9 +71,9 @@ constexpr Binding kPointsZone{"--points-utc-offset-minutes", "TANPU_POINTS_UTC_O
 constexpr std::string_view kPointsByMethodologyKey = "points_mg_per_point_by_methodology";
 
 constexpr const Binding* kAllBindings[] = {
-    &kDatabase,   &kLogLevel,     &kDataDir,      &kListen,     &kKeyFile,
-    &kIo,         &kWorkers,      &kReadConns,    &kSessionTtl, &kExpiry,
-    &kPointsRate, &kPointsDayMax, &kPointsExpiry, &kPointsZone};
+    &kDatabase,     &kLogLevel,     &kDataDir,    &kListen, &kKeyFile,        &kIo,
+    &kWorkers,      &kReadConns,    &kSessionTtl, &kExpiry, &kTrustedProxies, &kPointsRate,
+    &kPointsDayMax, &kPointsExpiry, &kPointsZone};
 
 void bind(CLI::App& app, const Binding& b, Config& config) {
   std::visit([&](auto field) { app.add_option(b.flag, config.*field, b.help)->envname(b.env); },
@@ -145,6 +153,9 @@ Result<void> validate(const Config& c) {
                 "log_level");
   }
   if (auto r = parse_listen(c.listen); !r) return std::unexpected(r.error());
+  if (auto r = http::parse_trusted_networks(c.trusted_proxies); !r) {
+    return std::unexpected(r.error());
+  }
   auto in_range = [](std::int64_t v, std::int64_t lo, std::int64_t hi) {
     return v >= lo && v <= hi;
   };
@@ -174,8 +185,8 @@ void add_key_file_option(CLI::App& app, Config& config) {
 }
 
 void add_server_options(CLI::App& app, Config& config) {
-  for (const Binding* b :
-       {&kListen, &kKeyFile, &kIo, &kWorkers, &kReadConns, &kSessionTtl, &kExpiry}) {
+  for (const Binding* b : {&kListen, &kKeyFile, &kIo, &kWorkers, &kReadConns, &kSessionTtl,
+                           &kExpiry, &kTrustedProxies}) {
     bind(app, *b, config);
   }
   add_points_options(app, config);

@@ -26,6 +26,8 @@ struct Config {
   std::int64_t read_connections = 8;                 // TANPU_READ_CONNECTIONS
   std::int64_t session_ttl_s = 30LL * 24 * 3600;     // TANPU_SESSION_TTL_S
   std::int64_t expiry_interval_s = 5;                // TANPU_EXPIRY_INTERVAL_S: pending expiry scan
+  // TANPU_TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For names the client (CIDRs, commas).
+  std::string trusted_proxies;
   // The points policy (points/policy.h, docs/points.md).
   std::int64_t points_mg_per_point = 0;          // TANPU_POINTS_MG_PER_POINT (0: formulas decide)
   std::int64_t points_day_max = 0;               // TANPU_POINTS_DAY_MAX (0: no cap)

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/runtime.h"
+#include "core/assert.h"
 #include "core/log.h"
 #include "http/app.h"
 #include "http/metrics.h"
@@ -129,6 +130,9 @@ int run_serve(const Config& config) {
   options.port = listen->second;
   options.io_threads = static_cast<std::size_t>(config.io_threads);
   options.worker_threads = static_cast<std::size_t>(config.worker_threads);
+  auto proxies = http::parse_trusted_networks(config.trusted_proxies);
+  TANPU_ASSERT(proxies.has_value());  // finish_config validated it
+  options.trusted_proxies = std::move(*proxies);
   http::Server server(options, router, metrics);
   if (auto r = server.start(); !r) {
     log::error("listen_failed", {{"error", r.error().message}, {"listen", config.listen}});

@@ -100,9 +100,10 @@ Response register_member(App& app, const Request& request) {
   return response;
 }
 
-// The client's address for counting login attempts: the peer without its port, and an IPv6 peer
-// as its /64 (one subscriber's prefix; addresses within it are free for them to change).
-std::string client_address(const Request& request) {
+// The client's address as login attempts count it: Request::remote_addr (client_address.h)
+// without its port, and an IPv6 address as its /64 (one subscriber's prefix; addresses within it
+// are free for them to change).
+std::string address_counted(const Request& request) {
   std::string_view addr = request.remote_addr;
   if (addr.starts_with('[')) {
     const std::size_t close = addr.find(']');
@@ -137,7 +138,7 @@ Response login(App& app, const Request& request) {
   if (!password) return fail_response(password.error());
   if (auto done = reader.finish(); !done) return fail_response(done.error());
   std::int64_t retry_after_s = 0;
-  auto session = app.members.login(*login_id, *password, client_address(request), &retry_after_s);
+  auto session = app.members.login(*login_id, *password, address_counted(request), &retry_after_s);
   if (!session) return throttled_or_failed(session.error(), retry_after_s);
   Response response = json_response(
       json{{"token", session->token}, {"expires_at", format_iso8601(session->expires_at_us)}}, 201);

@@ -411,7 +411,8 @@ void Session::fill_request(bhttp::request<bhttp::string_body>& message) {
     request.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   request.body = std::move(message.body());
-  request.remote_addr = remote_;
+  request.remote_addr =
+      client_address(remote_, request.header("x-forwarded-for"), core_.options().trusted_proxies);
   exchange_.version = message.version();
   exchange_.keep_alive = message.keep_alive();
 }

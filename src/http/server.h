@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/limits.h"
 #include "core/result.h"
+#include "http/client_address.h"
 
 namespace tanpu::http {
 
@@ -38,6 +40,9 @@ struct ServerOptions {
   int request_seconds_max = limits::http_request_seconds_max;
   // Connections beyond this many are closed as soon as they are accepted.
   std::size_t connections_max = 10'000;
+  // Reverse proxies whose X-Forwarded-For is believed (client_address.h); empty: none, the
+  // connection's peer is the client.
+  std::vector<TrustedNetwork> trusted_proxies;
 };
 
 class Server {

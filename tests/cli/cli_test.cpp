@@ -80,8 +80,9 @@ TEST_F(CliTest, VersionAndServeHelpListTheOptions) {
   EXPECT_NE(tanpu("version").out.find("tanpu "), std::string::npos);
   const CmdResult help = tanpu("serve --help");
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* opt : {"--config", "--database", "--listen", "--secret-key-file", "--log-level",
-                          "--worker-threads", "TANPU_DATABASE_URL", "TANPU_LISTEN"}) {
+  for (const char* opt :
+       {"--config", "--database", "--listen", "--secret-key-file", "--log-level",
+        "--worker-threads", "--trusted-proxies", "TANPU_DATABASE_URL", "TANPU_LISTEN"}) {
     EXPECT_NE(help.out.find(opt), std::string::npos) << opt << "\n" << help.out;
   }
 }
@@ -112,6 +113,10 @@ TEST_F(CliTest, ConfigurationErrorsAreNamedAndStopTheCommand) {
   r = tanpu("serve " + db() + " --listen nowhere");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.out.find("HOST:PORT"), std::string::npos) << r.out;
+  r = tanpu("serve " + db() + " --trusted-proxies 10.0.0.0/8,proxy.example");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("not an address or network: proxy.example"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "t.db"));
   // The environment is read, and a flag wins over it; a refused configuration touches nothing.
   r = tanpu("migrate " + db(), "", "env TANPU_LOG_LEVEL=loud");
   EXPECT_EQ(r.exit_code, 2);

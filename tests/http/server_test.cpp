@@ -178,6 +178,20 @@ TEST_F(ServerTest, V1RoutesAreNotCached) {
   EXPECT_EQ(r.header("cache-control"), "no-store");
 }
 
+TEST_F(ServerTest, TheClientIsThePeerUnlessAProxyIsTrusted) {
+  const Headers forwarded{{"X-Forwarded-For", "198.51.100.1, 203.0.113.9"}};
+  // Not trusted: X-Forwarded-For is ignored (anyone could send it).
+  const std::string peer = get("/echo/x", forwarded).json().value()["remote"];
+  EXPECT_TRUE(peer.starts_with("127.0.0.1:")) << peer;
+  // Trusted (the proxy is the loopback): the right-most forwarded address.
+  server_.reset();
+  ServerOptions trusting;
+  trusting.trusted_proxies = *parse_trusted_networks("127.0.0.0/8");
+  start(trusting);
+  EXPECT_EQ(get("/echo/x", forwarded).json().value()["remote"], "203.0.113.9:0");
+  EXPECT_TRUE(get("/echo/x").json().value()["remote"].get<std::string>().starts_with("127.0.0.1:"));
+}
+
 TEST_F(ServerTest, PostsABody) {
   Client c = client();
   const auto r = c.request("POST", "/echo", R"({"a":1})");
