@@ -14,7 +14,8 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// The host part of "host:port" / "[v6]:port".
+}  // namespace
+
 std::string_view host_of(std::string_view peer) {
   if (peer.starts_with('[')) {
     const std::size_t close = peer.find(']');
@@ -23,8 +24,6 @@ std::string_view host_of(std::string_view peer) {
   const std::size_t colon = peer.rfind(':');
   return colon == std::string_view::npos ? peer : peer.substr(0, colon);
 }
-
-}  // namespace
 
 Result<std::vector<TrustedNetwork>> parse_trusted_networks(std::string_view list) {
   std::vector<TrustedNetwork> out;

@@ -25,6 +25,9 @@ struct TrustedNetwork {
 // Errors: invalid_trusted_proxies (naming the entry).
 Result<std::vector<TrustedNetwork>> parse_trusted_networks(std::string_view list);
 
+// The host of "host:port" or "[v6]:port" (brackets removed); the text itself if it has no port.
+std::string_view host_of(std::string_view peer);
+
 // Whether `ip` (an address without port or brackets) is in one of the networks.
 bool is_trusted(std::string_view ip, std::span<const TrustedNetwork> networks);
 

@@ -14,6 +14,7 @@
 #include "core/units.h"
 #include "http/app.h"
 #include "http/auth.h"
+#include "http/client_address.h"
 #include "http/json_input.h"
 #include "ledger/ledger.h"
 #include "members/members.h"
@@ -104,19 +105,13 @@ Response register_member(App& app, const Request& request) {
 // without its port, and an IPv6 address as its /64 (one subscriber's prefix; addresses within it
 // are free for them to change).
 std::string address_counted(const Request& request) {
-  std::string_view addr = request.remote_addr;
-  if (addr.starts_with('[')) {
-    const std::size_t close = addr.find(']');
-    if (close == std::string_view::npos) return std::string(addr);
-    boost::system::error_code ec;
-    auto v6 = boost::asio::ip::make_address_v6(std::string(addr.substr(1, close - 1)), ec);
-    if (ec) return std::string(addr);
-    auto bytes = v6.to_bytes();
-    std::fill(bytes.begin() + 8, bytes.end(), std::uint8_t{0});
-    return boost::asio::ip::address_v6(bytes).to_string() + "/64";
-  }
-  const std::size_t colon = addr.rfind(':');
-  return std::string(colon == std::string_view::npos ? addr : addr.substr(0, colon));
+  const std::string host(host_of(request.remote_addr));
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  if (ec || !address.is_v6()) return host;
+  auto bytes = address.to_v6().to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), std::uint8_t{0});
+  return boost::asio::ip::address_v6(bytes).to_string() + "/64";
 }
 
 // A 429 with Retry-After (RFC 9110 §10.2.3) when the refusal says how long to wait.

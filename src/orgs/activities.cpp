@@ -120,11 +120,8 @@ Result<Activity> Orgs::create_activity(const Actor& who, const ActivityInput& in
     if (!earlier) return fail(earlier.error());
     replayed = earlier->has_value();
     if (replayed) return **earlier;
-    auto org = load_org(c, input.org_id);
+    auto org = load_holding(c, who, input.org_id, OrgRole::admin, "create its activities");
     if (!org) return fail(org.error());
-    auto ok = holds(c, who, *org, OrgRole::admin);
-    if (!ok) return fail(ok.error());
-    if (!*ok) return forbidden("only an admin of this organisation may create its activities");
     if (org->archived) return conflict("org_archived", "the organisation is archived");
     if (input.ends_at_us <= now)
       return invalid("invalid_window", "the activity would have ended already", "ends_at");
@@ -159,11 +156,8 @@ Result<Activity> Orgs::get_activity(std::int64_t activity_id) {
 Result<std::vector<Activity>> Orgs::activities_of(const Actor& who, std::int64_t org_id) {
   auto lease = store_.acquire();
   if (!lease) return fail(lease.error());
-  auto org = load_org(**lease, org_id);
+  auto org = load_holding(**lease, who, org_id, OrgRole::reviewer, "list these");
   if (!org) return fail(org.error());
-  auto ok = holds(**lease, who, *org, OrgRole::reviewer);
-  if (!ok) return fail(ok.error());
-  if (!*ok) return forbidden("only an admin or reviewer of this organisation may list these");
   auto rows = (*lease)->query("SELECT " + std::string(kActivityColumns) +
                                   " FROM orgs_activities WHERE org_id = ? ORDER BY starts_at_us "
                                   "DESC, id DESC LIMIT 500",

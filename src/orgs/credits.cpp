@@ -8,6 +8,7 @@
 
 namespace tanpu::orgs {
 
+using detail::conflict;
 using detail::forbidden;
 using detail::invalid;
 
@@ -74,13 +75,9 @@ Result<Programme> Orgs::create_programme(const Actor& who, const ProgrammeInput&
     if (!earlier) return fail(earlier.error());
     replayed = earlier->has_value();
     if (replayed) return **earlier;
-    auto org = load_org(c, in.org_id);
+    auto org = load_holding(c, who, in.org_id, OrgRole::admin, "create its programmes");
     if (!org) return fail(org.error());
-    auto ok = holds(c, who, *org, OrgRole::admin);
-    if (!ok) return fail(ok.error());
-    if (!*ok) return forbidden("only an admin of this organisation may create its programmes");
-    if (org->archived)
-      return fail(ErrorKind::conflict, "org_archived", "the organisation is archived");
+    if (org->archived) return conflict("org_archived", "the organisation is archived");
     auto row = c.query(
         "INSERT INTO orgs_programmes (org_id, name, points_per_credit, credits_max, "
         "enrolment_starts, enrolment_ends, enrolment_years, created_by, created_at_us) VALUES "
@@ -110,11 +107,8 @@ Result<Programme> Orgs::create_programme(const Actor& who, const ProgrammeInput&
 Result<std::vector<Programme>> Orgs::programmes(const Actor& who, std::int64_t org_id) {
   auto lease = store_.acquire();
   if (!lease) return fail(lease.error());
-  auto org = load_org(**lease, org_id);
+  auto org = load_holding(**lease, who, org_id, OrgRole::reviewer, "see these");
   if (!org) return fail(org.error());
-  auto ok = holds(**lease, who, *org, OrgRole::reviewer);
-  if (!ok) return fail(ok.error());
-  if (!*ok) return forbidden("only an admin or reviewer of this organisation may see these");
   auto rows = (*lease)->query("SELECT " + std::string(kProgrammeColumns) +
                                   " FROM orgs_programmes WHERE org_id = ? ORDER BY id",
                               {org_id});
@@ -136,11 +130,8 @@ Result<Transcript> Orgs::transcript(const Actor& who, std::int64_t programme_id)
     return fail(ErrorKind::not_found, "programme_not_found", "no such credit programme");
   Transcript t;
   t.programme = programme_from_row(*prow, 0);
-  auto org = load_org(c, t.programme.org_id);
+  auto org = load_holding(c, who, t.programme.org_id, OrgRole::reviewer, "see transcripts");
   if (!org) return fail(org.error());
-  auto ok = holds(c, who, *org, OrgRole::reviewer);
-  if (!ok) return fail(ok.error());
-  if (!*ok) return forbidden("only an admin or reviewer of this organisation may see transcripts");
   auto [lo, hi] = detail::subtree_bounds(org->path);
   auto rows = c.query(
       "SELECT m.member_id, COALESCE(p.member_number, ''), COALESCE(p.name, ''), m.path, "

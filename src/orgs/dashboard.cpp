@@ -271,12 +271,8 @@ Result<Dashboard> Orgs::dashboard(const Actor& who, std::int64_t org_id) {
   auto lease = store_.acquire();
   if (!lease) return fail(lease.error());
   auto& c = **lease;
-  auto org = load_org(c, org_id);
+  auto org = load_holding(c, who, org_id, OrgRole::reviewer, "see its dashboard");
   if (!org) return fail(org.error());
-  auto ok = holds(c, who, *org, OrgRole::reviewer);
-  if (!ok) return fail(ok.error());
-  if (!*ok)
-    return forbidden("only an admin or reviewer of this organisation may see its dashboard");
   Dashboard d;
   d.org = *org;
   d.today = local_day(clock_.now_us(), options_.utc_offset_minutes);

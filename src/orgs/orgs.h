@@ -402,6 +402,10 @@ class Orgs {
   Result<Org> load_org(store::Connection& c, std::int64_t org_id);
   Result<void> require(const Actor& who, const Org& org, OrgRole role);
   Result<bool> holds(store::Connection& c, const Actor& who, const Org& org, OrgRole role);
+  // The organisation, if `who` holds `role` there (or above it, or is the operator). Errors: those
+  // of load_org; forbidden "only an admin [or reviewer] of this organisation may <may>".
+  Result<Org> load_holding(store::Connection& c, const Actor& who, std::int64_t org_id,
+                           OrgRole role, std::string_view may);
 
   store::Store& store_;
   ledger::Ledger& ledger_;

@@ -390,11 +390,8 @@ Result<ImportReport> Orgs::import_people(const Actor& who, std::int64_t org_id,
   ImportReport report;
   report.dry_run = dry_run;
   const auto run = [&](store::Connection& c) -> Result<void> {
-    auto org = load_org(c, org_id);
+    auto org = load_holding(c, who, org_id, OrgRole::admin, "import into it");
     if (!org) return fail(org.error());
-    auto ok = holds(c, who, *org, OrgRole::admin);
-    if (!ok) return fail(ok.error());
-    if (!*ok) return forbidden("only an admin of this organisation may import into it");
     if (org->archived) return conflict("org_archived", "the organisation is archived");
     if (!dry_run && c.dialect() == store::Dialect::postgres) {
       // Imports into one tree take turns: each checks member numbers, phones and e-mails against
@@ -457,11 +454,8 @@ Result<std::vector<Person>> Orgs::people(const Actor& who, std::int64_t org_id, 
   auto lease = store_.acquire();
   if (!lease) return fail(lease.error());
   auto& c = **lease;
-  auto org = load_org(c, org_id);
+  auto org = load_holding(c, who, org_id, OrgRole::reviewer, "see its roster");
   if (!org) return fail(org.error());
-  auto ok = holds(c, who, *org, OrgRole::reviewer);
-  if (!ok) return fail(ok.error());
-  if (!*ok) return forbidden("only an admin or reviewer of this organisation may see its roster");
   auto root = load_org(c, org->root_id);
   if (!root) return fail(root.error());
   auto subtree = load_subtree(c, *root);
@@ -505,11 +499,8 @@ Result<std::string> Orgs::reissue_activation(const Actor& who, std::int64_t org_
   const std::string code = detail::random_code(kActivationCodeChars);
   const auto h = sha256(code);
   auto done = store_.write([&](store::Connection& c) -> Result<void> {
-    auto org = load_org(c, org_id);
+    auto org = load_holding(c, who, org_id, OrgRole::admin, "issue activation codes");
     if (!org) return fail(org.error());
-    auto ok = holds(c, who, *org, OrgRole::admin);
-    if (!ok) return fail(ok.error());
-    if (!*ok) return forbidden("only an admin of this organisation may issue activation codes");
     auto [lo, hi] = detail::subtree_bounds(org->path);
     auto person =
         c.query("SELECT member_id FROM orgs_people WHERE id = ? AND path >= ? AND path < ?",

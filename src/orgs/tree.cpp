@@ -446,6 +446,20 @@ Result<Org> Orgs::load_org(store::Connection& c, std::int64_t org_id) {
   return detail::org_from_row(*rows, 0);
 }
 
+Result<Org> Orgs::load_holding(store::Connection& c, const Actor& who, std::int64_t org_id,
+                               OrgRole role, std::string_view may) {
+  auto org = load_org(c, org_id);
+  if (!org) return fail(org.error());
+  auto ok = holds(c, who, *org, role);
+  if (!ok) return fail(ok.error());
+  if (!*ok) {
+    return forbidden(
+        std::string(role == OrgRole::admin ? "only an admin" : "only an admin or reviewer") +
+        " of this organisation may " + std::string(may));
+  }
+  return org;
+}
+
 Result<bool> Orgs::holds(store::Connection& c, const Actor& who, const Org& org, OrgRole role) {
   if (who.operator_) return true;
   const auto ids = detail::path_ids(org.path);
@@ -626,11 +640,8 @@ Result<Org> Orgs::rename_org(const Actor& who, std::int64_t org_id, std::string_
   auto checked = check_name(name);
   if (!checked) return fail(checked.error());
   auto done = store_.write([&](store::Connection& c) -> Result<void> {
-    auto org = load_org(c, org_id);
+    auto org = load_holding(c, who, org_id, OrgRole::admin, "rename it");
     if (!org) return fail(org.error());
-    auto ok = holds(c, who, *org, OrgRole::admin);
-    if (!ok) return fail(ok.error());
-    if (!*ok) return forbidden("only an admin of this organisation may rename it");
     auto taken = c.query(
         "SELECT 1 FROM orgs_orgs WHERE id <> ? AND name = ? AND parent_id IS NOT DISTINCT FROM ?",
         {org_id, std::string_view(*checked), store::nullable(org->parent_id)});
@@ -741,11 +752,8 @@ Result<Org> Orgs::move_org(const Actor& who, std::int64_t org_id, std::int64_t n
 Result<Org> Orgs::archive_org(const Actor& who, std::int64_t org_id) {
   const std::int64_t now = clock_.now_us();
   auto done = store_.write([&](store::Connection& c) -> Result<void> {
-    auto org = load_org(c, org_id);
+    auto org = load_holding(c, who, org_id, OrgRole::admin, "archive it");
     if (!org) return fail(org.error());
-    auto ok = holds(c, who, *org, OrgRole::admin);
-    if (!ok) return fail(ok.error());
-    if (!*ok) return forbidden("only an admin of this organisation may archive it");
     if (org->archived) return {};
     auto [lo, hi] = detail::subtree_bounds(org->path);
     auto u = c.exec(

@@ -43,6 +43,12 @@ TEST(TrustedNetworks, RefusesWhatIsNotANetwork) {
   EXPECT_FALSE(parse_trusted_networks(many).has_value());
 }
 
+TEST(ClientAddress, HostOfAPeer) {
+  EXPECT_EQ(host_of("10.0.0.1:5000"), "10.0.0.1");
+  EXPECT_EQ(host_of("[2001:db8::1]:443"), "2001:db8::1");
+  EXPECT_EQ(host_of("unknown"), "unknown");
+}
+
 TEST(ClientAddress, BelievesForwardedForOnlyFromTrustedPeers) {
   const auto n = nets("10.0.0.0/8");
   // No trusted proxies, or a peer that is not one: the peer, whatever the header says.
