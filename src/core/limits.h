@@ -9,6 +9,8 @@ namespace tanpu::limits {
 // Ledger
 inline constexpr std::size_t transfers_per_request_max = 8'190;  // one API call
 inline constexpr std::size_t transfers_per_batch_max = 32'768;   // one committed ledger batch
+// Accounts whose balances the ledger keeps in memory between batches (about 100 bytes each).
+inline constexpr std::size_t ledger_cached_accounts_max = 1'048'576;
 inline constexpr std::size_t transfer_reference_bytes_max = 128;
 inline constexpr std::int64_t pending_timeout_s_max = 400LL * 24 * 3600;  // about 13 months
 

@@ -79,6 +79,7 @@ Ledger::Ledger(store::Store& store, const Clock& clock)
     : store_(store),
       clock_(clock),
       cache_(std::make_unique<AccountCache>()),
+      balances_(std::make_unique<BalanceCache>(limits::ledger_cached_accounts_max)),
       coalescer_(std::make_unique<Coalescer>()) {
   if (auto lease = store_.acquire(); lease) {
     if (auto r = Repository(**lease, *cache_).warm_cache(); !r) {
@@ -149,6 +150,7 @@ Result<BatchResult> Ledger::apply(store::Connection& conn, std::span<Transfer> t
     return std::unexpected(outcome.error());
   }
   if (auto r = conn.release(kSavepoint); !r) return std::unexpected(r.error());
+  if (outcome->cached) balances_->store(outcome->from, outcome->to, outcome->snapshot);
   // Hand the ledger-assigned fields back to the caller.
   std::size_t next = 0;
   for (std::size_t i = 0; i < transfers.size(); ++i) {
@@ -164,13 +166,18 @@ Result<BatchResult> Ledger::apply(store::Connection& conn, std::span<Transfer> t
 Result<Ledger::Applied> Ledger::apply_once(store::Connection& conn,
                                            std::span<const Transfer> transfers, bool allow_expired,
                                            bool probe_ids) {
-  Repository repo(conn, *cache_);
-  Snapshot snapshot;
+  // The balance cache needs every batch to hold the chain head from its start (repository.h):
+  // free on SQLite, whose write transactions run one at a time anyway; on PostgreSQL it would
+  // serialise whole transactions that now overlap, so there the accounts are read and locked.
+  Applied out;
+  out.cached = conn.dialect() == store::Dialect::sqlite;
+  Repository repo(conn, *cache_, out.cached ? balances_.get() : nullptr);
+  Snapshot& snapshot = out.snapshot;
   if (auto r = repo.load_snapshot(transfers, snapshot, probe_ids); !r) {
     return std::unexpected(r.error());
   }
+  if (out.cached) out.from = repo.head();
   const ApplyContext ctx{clock_.now_us(), allow_expired};
-  Applied out;
   out.outcome = apply_batch(snapshot, transfers, ctx);
   if (!probe_ids) {
     // A refusal may hide an id stored before (a replayed post is "already posted", not "exists"):
@@ -190,6 +197,7 @@ Result<Ledger::Applied> Ledger::apply_once(store::Connection& conn,
   auto batch_id = repo.write_outcome(out.outcome, snapshot, ctx.now_us);
   if (!batch_id) return std::unexpected(batch_id.error());
   out.batch_id = *batch_id;
+  if (out.cached) out.to = out.batch_id == 0 ? out.from : repo.head();
   return out;
 }
 

@@ -88,6 +88,9 @@ class Ledger {
   struct Applied {
     Outcome outcome;
     std::int64_t batch_id = 0;
+    Snapshot snapshot;    // the accounts as the batch left them
+    bool cached = false;  // read through the balance cache (SQLite)
+    ChainLink from, to;   // the chain head before and after the batch
   };
   Result<BatchResult> apply(store::Connection& conn, std::span<Transfer> transfers,
                             bool allow_expired);
@@ -97,6 +100,7 @@ class Ledger {
   store::Store& store_;
   const Clock& clock_;
   std::unique_ptr<AccountCache> cache_;
+  std::unique_ptr<BalanceCache> balances_;
   std::unique_ptr<Coalescer> coalescer_;
 };
 

@@ -13,11 +13,10 @@ namespace {
 
 using store::Param;
 
-// IN-lists and VALUES lists are sent in a few fixed sizes (the last chunk padded by repeating an
+// IN-lists are sent in a few fixed sizes (the last chunk padded by repeating an
 // element), so each query shape is prepared once per connection, and a batch of 32k transfers
 // costs a handful of round trips on PostgreSQL rather than one per 256 rows.
 constexpr std::array<std::size_t, 3> kInSizes = {64, 512, 4096};
-constexpr std::array<std::size_t, 3> kValuesSizes = {64, 512, 2048};  // rows; 6 params each
 
 // The smallest size that holds n, or the largest.
 std::size_t chunk_index(std::size_t n, std::span<const std::size_t> sizes) {
@@ -44,13 +43,6 @@ struct InQuery {
   }
 };
 
-std::string values_rows(std::size_t rows, std::size_t cols) {
-  std::string one = "(" + placeholders(cols) + ")";
-  std::string s;
-  for (std::size_t i = 0; i < rows; ++i) s += (i == 0 ? "" : ",") + one;
-  return s;
-}
-
 Id128 id_from(const store::Rows& rows, std::size_t r, std::size_t c) {
   if (rows.is_null(r, c)) return {};
   const auto b = rows.blob(r, c);
@@ -73,10 +65,6 @@ Account account_from_row(const store::Rows& rows, std::size_t r) {
   a.last_seq = rows.i64(r, 10);
   return a;
 }
-
-constexpr std::string_view kAccountColumns =
-    "id, currency, owner_kind, owner_id, flags, debits_pending, debits_posted, credits_pending, "
-    "credits_posted, created_at_us, last_seq";
 
 // Runs query over keys in chunks (keys in order, so locks are taken in order); calls on_rows.
 template <class Key, class ToParam, class OnRows>
@@ -113,6 +101,62 @@ void AccountCache::put(std::int64_t id, Entry e) {
   entries_[id] = e;
 }
 
+std::vector<std::int64_t> BalanceCache::take(const ChainLink& head,
+                                             std::span<const std::int64_t> ids,
+                                             Snapshot& snapshot) {
+  std::lock_guard lock(mu_);
+  if (head_ != head) {
+    entries_.clear();
+    head_.reset();
+    return {ids.begin(), ids.end()};
+  }
+  std::vector<std::int64_t> missing;
+  for (std::int64_t id : ids) {
+    const auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      missing.push_back(id);
+      continue;
+    }
+    const Entry& e = it->second;
+    Account a;
+    a.id = id;
+    a.currency = e.currency;
+    a.flags = e.flags;
+    a.debits_pending = e.debits_pending;
+    a.debits_posted = e.debits_posted;
+    a.credits_pending = e.credits_pending;
+    a.credits_posted = e.credits_posted;
+    a.last_seq = e.last_seq;
+    snapshot.accounts.emplace(id, AccountState{std::move(a), false});
+  }
+  return missing;
+}
+
+void BalanceCache::store(const ChainLink& from, const ChainLink& to, const Snapshot& snapshot) {
+  std::lock_guard lock(mu_);
+  // Entries stored at a head other than the one this batch started at may be stale.
+  if (head_ != from) entries_.clear();
+  head_.reset();
+  if (capacity_ == 0) return;
+  for (const auto& [id, st] : snapshot.accounts) {
+    const Account& a = st.account;
+    if ((a.flags & account_flags::hot) != 0) continue;
+    entries_.insert_or_assign(id, Entry{a.currency, a.flags, a.debits_pending, a.debits_posted,
+                                        a.credits_pending, a.credits_posted, a.last_seq});
+  }
+  // Past capacity, drop arbitrary entries down to seven eighths of it.
+  if (entries_.size() > capacity_) {
+    const std::size_t keep = capacity_ - capacity_ / 8;
+    while (entries_.size() > keep) entries_.erase(entries_.begin());
+  }
+  head_ = to;
+}
+
+std::size_t BalanceCache::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
 Transfer Repository::transfer_from_row(const store::Rows& rows, std::size_t r) {
   Transfer t;
   t.seq = rows.i64(r, 0);
@@ -133,6 +177,9 @@ Transfer Repository::transfer_from_row(const store::Rows& rows, std::size_t r) {
 
 Result<void> Repository::load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot,
                                        bool probe_ids) {
+  if (balances_ != nullptr) {
+    if (auto r = lock_head(); !r) return r;
+  }
   std::vector<Id128> ids;
   std::vector<Id128> pending_ids;
   if (probe_ids) ids.reserve(transfers.size());
@@ -184,11 +231,11 @@ Result<void> Repository::load_pendings(std::span<const Id128> ids, Snapshot& sna
   static constexpr std::string_view head =
       "SELECT id, debit_account_id, credit_account_id, amount, expires_at_us, state "
       "FROM ledger_pending WHERE id";
-  static const InQuery sql_sqlite(head);
-  static const InQuery sql_pg(head, " ORDER BY id FOR UPDATE");
+  static const InQuery sql(head);
+  static const InQuery sql_locking(head, " ORDER BY id FOR UPDATE");
   std::vector<std::array<std::uint8_t, 16>> bytes(kInSizes.back());
   return chunked_in<Id128>(
-      conn_, postgres() ? sql_pg : sql_sqlite, ids,
+      conn_, locks_rows() ? sql_locking : sql, ids,
       [&](const Id128& id, std::size_t i) {
         bytes[i] = id.to_bytes();
         return Param(std::span<const std::uint8_t>(bytes[i]));
@@ -211,35 +258,46 @@ Result<void> Repository::load_pendings(std::span<const Id128> ids, Snapshot& sna
 Result<void> Repository::load_accounts(std::vector<std::int64_t> ids, Snapshot& snapshot) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  std::vector<std::int64_t> to_read;
-  to_read.reserve(ids.size());
+  std::vector<std::int64_t> cold;
+  cold.reserve(ids.size());
   for (std::int64_t id : ids) {
     AccountCache::Entry e{};
     if (cache_.get(id, &e) && (e.flags & account_flags::hot) != 0) {
-      // Hot accounts are neither read nor locked: the batch only produces their deltas.
+      // Hot accounts are not read: the batch only produces their deltas.
       Account a;
       a.id = id;
       a.currency = e.currency;
       a.flags = e.flags;
       snapshot.accounts.emplace(id, AccountState{a, false});
     } else {
-      to_read.push_back(id);
+      cold.push_back(id);
     }
   }
+  const std::vector<std::int64_t> to_read =
+      balances_ != nullptr ? balances_->take(head(), cold, snapshot) : std::move(cold);
   if (to_read.empty()) return {};
-  static const std::string head =
-      "SELECT " + std::string(kAccountColumns) + " FROM ledger_accounts WHERE id";
-  static const InQuery sql_sqlite(head);
-  static const InQuery sql_pg(head, " ORDER BY id FOR UPDATE");
+  // No owner columns: a batch needs only what the rules read.
+  static constexpr std::string_view select =
+      "SELECT id, currency, flags, debits_pending, debits_posted, credits_pending, "
+      "credits_posted, last_seq FROM ledger_accounts WHERE id";
+  static const InQuery sql(select);
+  static const InQuery sql_locking(select, " ORDER BY id FOR UPDATE");
   return chunked_in<std::int64_t>(
-      conn_, postgres() ? sql_pg : sql_sqlite, to_read,
+      conn_, locks_rows() ? sql_locking : sql, to_read,
       [](std::int64_t id, std::size_t) { return Param(id); },
       [&](const store::Rows& rows) {
         for (std::size_t r = 0; r < rows.size(); ++r) {
-          Account a = account_from_row(rows, r);
+          Account a;
+          a.id = rows.i64(r, 0);
+          a.currency = static_cast<Currency>(rows.i64(r, 1));
+          a.flags = static_cast<std::uint32_t>(rows.i64(r, 2));
           cache_.put(a.id, {a.currency, a.flags});
-          if ((a.flags & account_flags::hot) != 0) {
-            a.debits_pending = a.debits_posted = a.credits_pending = a.credits_posted = 0;
+          if ((a.flags & account_flags::hot) == 0) {
+            a.debits_pending = rows.i64(r, 3);
+            a.debits_posted = rows.i64(r, 4);
+            a.credits_pending = rows.i64(r, 5);
+            a.credits_posted = rows.i64(r, 6);
+            a.last_seq = rows.i64(r, 7);
           }
           snapshot.accounts.emplace(a.id, AccountState{std::move(a), false});
         }
@@ -262,7 +320,6 @@ Result<std::int64_t> Repository::write_outcome(Outcome& outcome, Snapshot& snaps
   if (auto r = insert_transfers(outcome.applied); !r) return std::unexpected(r.error());
   if (auto r = update_accounts(snapshot, batch_id); !r) return std::unexpected(r.error());
   if (auto r = write_pendings(outcome); !r) return std::unexpected(r.error());
-  // Last: the chain head is the one row every batch locks, so it is held only until commit.
   if (auto r = append_link(batch_id, outcome.applied); !r) return std::unexpected(r.error());
   return batch_id;
 }
@@ -335,6 +392,7 @@ Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t 
     }
     touched.push_back(&a);
   }
+  if (touched.empty()) return {};
   std::sort(touched.begin(), touched.end(),
             [](const Account* x, const Account* y) { return x->id < y->id; });
   if (!postgres()) {
@@ -350,35 +408,33 @@ Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t 
     }
     return {};
   }
-  // PostgreSQL: one round trip per chunk of up to 2048 accounts.
-  static const std::array<std::string, kValuesSizes.size()> sql = [] {
-    std::array<std::string, kValuesSizes.size()> out;
-    for (std::size_t i = 0; i < kValuesSizes.size(); ++i) {
-      out[i] =
-          "UPDATE ledger_accounts AS a SET debits_pending = v.dp, debits_posted = v.dpo, "
-          "credits_pending = v.cp, credits_posted = v.cpo, last_seq = v.ls FROM (VALUES " +
-          values_rows(kValuesSizes[i], 6) + ") AS v(id, dp, dpo, cp, cpo, ls) WHERE a.id = v.id";
-    }
-    return out;
-  }();
-  std::vector<Param> params;
-  for (std::size_t start = 0; start < touched.size();) {
-    const std::size_t shape = chunk_index(touched.size() - start, kValuesSizes);
-    const std::size_t n = kValuesSizes[shape];
-    params.resize(n * 6);
-    for (std::size_t i = 0; i < n; ++i) {
-      const Account* a = touched[std::min(start + i, touched.size() - 1)];
-      params[i * 6 + 0] = a->id;
-      params[i * 6 + 1] = a->debits_pending;
-      params[i * 6 + 2] = a->debits_posted;
-      params[i * 6 + 3] = a->credits_pending;
-      params[i * 6 + 4] = a->credits_posted;
-      params[i * 6 + 5] = a->last_seq;
-    }
-    start += n;
-    auto r = conn_.exec(sql[shape], params);
-    if (!r) return std::unexpected(r.error());
+  // PostgreSQL: one statement for every account of the batch, its columns sent as six arrays
+  // (a VALUES list costs PostgreSQL more than twice as much per row to parse and plan).
+  std::array<std::string, 6> arrays;
+  for (std::string& a : arrays) {
+    a.reserve(touched.size() * 12 + 2);
+    a = "{";
   }
+  for (std::size_t i = 0; i < touched.size(); ++i) {
+    const Account* a = touched[i];
+    const std::array<std::int64_t, 6> v = {
+        a->id,      a->debits_pending, a->debits_posted, a->credits_pending, a->credits_posted,
+        a->last_seq};
+    for (std::size_t c = 0; c < v.size(); ++c) {
+      if (i > 0) arrays[c] += ',';
+      arrays[c] += std::to_string(v[c]);
+    }
+  }
+  for (std::string& a : arrays) a += '}';
+  auto r = conn_.exec(
+      "UPDATE ledger_accounts AS a SET debits_pending = v.dp, debits_posted = v.dpo, "
+      "credits_pending = v.cp, credits_posted = v.cpo, last_seq = v.ls FROM unnest(CAST(? AS "
+      "BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS "
+      "BIGINT[]), CAST(? AS BIGINT[])) AS v(id, dp, dpo, cp, cpo, ls) WHERE a.id = v.id",
+      {std::string_view(arrays[0]), std::string_view(arrays[1]), std::string_view(arrays[2]),
+       std::string_view(arrays[3]), std::string_view(arrays[4]), std::string_view(arrays[5])});
+  if (!r) return std::unexpected(r.error());
+  TANPU_ASSERT(*r == static_cast<std::int64_t>(touched.size()));
   return {};
 }
 
@@ -411,22 +467,36 @@ Result<void> Repository::write_pendings(const Outcome& outcome) {
   return {};
 }
 
-Result<ChainLink> Repository::append_link(std::int64_t batch_id,
-                                          std::span<const Transfer> applied) {
+Result<void> Repository::lock_head() {
   auto head =
       conn_.query(postgres() ? "SELECT chain_pos, hash FROM ledger_chain_head WHERE singleton = 1 "
                                "FOR UPDATE"
                              : "SELECT chain_pos, hash FROM ledger_chain_head WHERE singleton = 1");
   if (!head) return std::unexpected(head.error());
   TANPU_ASSERT(head->size() == 1);
+  auto hash = from_hex(head->text(0, 1));
+  TANPU_ASSERT(hash && hash->size() == 32);
   ChainLink link;
-  link.chain_pos = head->i64(0, 0) + 1;
-  const std::string prev_hex(head->text(0, 1));
-  auto prev = from_hex(prev_hex);
-  TANPU_ASSERT(prev && prev->size() == 32);
-  Sha256Digest prev_digest{};
-  std::copy(prev->begin(), prev->end(), prev_digest.begin());
-  link.hash = link_hash(prev_digest, link.chain_pos, batch_id, applied);
+  link.chain_pos = head->i64(0, 0);
+  std::copy(hash->begin(), hash->end(), link.hash.begin());
+  head_ = link;
+  return {};
+}
+
+const ChainLink& Repository::head() const {
+  TANPU_ASSERT_MSG(head_.has_value(), "the chain head was not locked");
+  return *head_;
+}
+
+Result<void> Repository::append_link(std::int64_t batch_id, std::span<const Transfer> applied) {
+  if (!head_) {
+    if (auto r = lock_head(); !r) return r;
+  }
+  const ChainLink prev = head();
+  ChainLink link;
+  link.chain_pos = prev.chain_pos + 1;
+  link.hash = link_hash(prev.hash, link.chain_pos, batch_id, applied);
+  const std::string prev_hex = to_hex(prev.hash);
   const std::string hash_hex = to_hex(link.hash);
   auto u1 = conn_.exec("UPDATE ledger_chain_head SET chain_pos = ?, hash = ? WHERE singleton = 1",
                        {link.chain_pos, std::string_view(hash_hex)});
@@ -435,7 +505,8 @@ Result<ChainLink> Repository::append_link(std::int64_t batch_id,
       "UPDATE ledger_batches SET chain_pos = ?, prev_hash = ?, hash = ? WHERE id = ?",
       {link.chain_pos, std::string_view(prev_hex), std::string_view(hash_hex), batch_id});
   if (!u2) return std::unexpected(u2.error());
-  return link;
+  head_ = link;
+  return {};
 }
 
 Result<Account> Repository::account(std::int64_t id) {

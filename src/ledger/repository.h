@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -35,18 +36,59 @@ class AccountCache {
 struct ChainLink {
   std::int64_t chain_pos = 0;
   Sha256Digest hash{};
+  bool operator==(const ChainLink&) const = default;
+};
+
+// The state of non-hot accounts as the ledger last wrote or read it, so a batch need not read the
+// accounts it touches. Every ledger batch, in any process, locks the chain head before it reads an
+// account and moves the head when it writes one; so while the head is the link this cache was
+// stored at, no batch has changed an account since, and the cached state is the stored state. Any
+// other head (another server wrote, or a transaction that wrote the cache rolled back) drops it.
+// Bounded: past capacity, arbitrary entries are dropped (a miss only means a read).
+class BalanceCache {
+ public:
+  explicit BalanceCache(std::size_t capacity) : capacity_(capacity) {}
+  // With the head locked: copies the cached accounts among ids into snapshot and returns the ids
+  // that must be read; drops everything first if head is not the link last stored.
+  std::vector<std::int64_t> take(const ChainLink& head, std::span<const std::int64_t> ids,
+                                 Snapshot& snapshot);
+  // After a batch wrote its outcome: its accounts as it left them. from: the head the batch
+  // locked; to: the head it wrote (the same if it applied nothing).
+  void store(const ChainLink& from, const ChainLink& to, const Snapshot& snapshot);
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    Currency currency;
+    std::uint32_t flags;
+    std::int64_t debits_pending, debits_posted, credits_pending, credits_posted, last_seq;
+  };
+  const std::size_t capacity_;
+  mutable std::mutex mu_;
+  std::optional<ChainLink> head_;
+  std::unordered_map<std::int64_t, Entry> entries_;
 };
 
 class Repository {
  public:
-  Repository(store::Connection& conn, AccountCache& cache) : conn_(conn), cache_(cache) {}
+  Repository(store::Connection& conn, AccountCache& cache, BalanceCache* balances = nullptr)
+      : conn_(conn), cache_(cache), balances_(balances) {}
 
-  // Loads the pending transfers that post/void transfers name (locked on PostgreSQL) and the stored
-  // transfers with those ids, and every account referenced (non-hot ones locked on PostgreSQL, in
-  // id order so concurrent batches cannot deadlock). With probe_ids, also every stored transfer
-  // whose id is in the batch; without, the caller relies on the unique index to report one.
+  // Loads what a batch needs: the pending transfers that post/void transfers name, the stored
+  // transfers with those ids, and every account referenced. With probe_ids, also every stored
+  // transfer whose id is in the batch; without, the caller relies on the unique index.
+  //
+  // Two locking protocols, one per engine, each used by every batch on it:
+  //  * with a balance cache (SQLite: the write transaction holds the database's one write lock
+  //    from its start, so reading the chain head first is locking it): the head first, then the
+  //    accounts from the cache when it is valid at that head, else from the table;
+  //  * without (PostgreSQL, where writers run side by side): the pending rows and the non-hot
+  //    accounts locked FOR UPDATE in id order, and the head only in append_link, the last step,
+  //    so concurrent writers queue on it only for their commit.
   Result<void> load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot,
                              bool probe_ids);
+  // The chain head as this batch locked it, and after write_outcome as it left it.
+  [[nodiscard]] const ChainLink& head() const;
 
   // Writes an outcome: transfers (seq and chain link assigned here), account balances, hot-account
   // deltas, pending rows and their resolutions. Returns the batch id, or 0 if nothing was applied.
@@ -98,11 +140,15 @@ class Repository {
   void link_histories(Outcome& outcome, Snapshot& snapshot);
   Result<void> update_accounts(const Snapshot& snapshot, std::int64_t batch_id);
   Result<void> write_pendings(const Outcome& outcome);
-  Result<ChainLink> append_link(std::int64_t batch_id, std::span<const Transfer> applied);
+  Result<void> lock_head();
+  Result<void> append_link(std::int64_t batch_id, std::span<const Transfer> applied);
   bool postgres() const { return conn_.dialect() == store::Dialect::postgres; }
+  [[nodiscard]] bool locks_rows() const { return balances_ == nullptr && postgres(); }
 
   store::Connection& conn_;
   AccountCache& cache_;
+  BalanceCache* balances_;
+  std::optional<ChainLink> head_;
 };
 
 }  // namespace tanpu::ledger

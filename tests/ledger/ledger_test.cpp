@@ -146,6 +146,59 @@ TEST_P(LedgerTest, JobErrorRollsBackItsTransfers) {
   EXPECT_TRUE(verify_now().ok());
 }
 
+// The ledger keeps the balances it wrote in memory; a transaction that wrote them and then rolled
+// back must not leave them behind for the next batch.
+TEST_P(LedgerTest, ARolledBackBatchLeavesNothingForTheNextOne) {
+  const auto m = accounts(2);
+  ASSERT_EQ(submit({transfer(kPlatformPointsAccount, m[0], 100)}), std::vector<S>{S::ok});
+  auto rolled_back = [&](Transfer t) {
+    auto r = db->store().write([&](store::Connection& conn) -> Result<void> {
+      std::vector<Transfer> ts = {t};
+      auto b = ledger->create_transfers(conn, ts);
+      EXPECT_TRUE(b.has_value());
+      EXPECT_EQ(b ? b->statuses : std::vector<S>{}, std::vector<S>{S::ok});
+      return fail(ErrorKind::invalid, "caller_changed_its_mind", "roll back");
+    });
+    EXPECT_FALSE(r.has_value());
+  };
+  // A spend undone: the points are still there.
+  rolled_back(transfer(m[0], kPlatformPointsAccount, 100));
+  EXPECT_EQ(submit({transfer(m[0], m[1], 60)}), std::vector<S>{S::ok});
+  // A credit undone: it cannot be spent.
+  rolled_back(transfer(kPlatformPointsAccount, m[1], 1'000));
+  EXPECT_EQ(submit({transfer(m[1], m[0], 61)}), std::vector<S>{S::exceeds_credits});
+  EXPECT_EQ(submit({transfer(m[1], m[0], 60)}), std::vector<S>{S::ok});
+  EXPECT_EQ(account(m[0]).balance(), 100);
+  EXPECT_EQ(account(m[1]).balance(), 0);
+  EXPECT_EQ(account(m[0]).last_seq, count("SELECT MAX(seq) FROM ledger_transfers"));
+  EXPECT_TRUE(verify_now().ok());
+}
+
+// Two servers on one database: each sees the other's batches, though each keeps balances.
+TEST_P(LedgerTest, TwoLedgersOnOneDatabaseSeeEachOthersBatches) {
+  Ledger other(db->store(), clock);
+  const auto m = accounts(2);
+  auto on = [](Ledger& l, std::vector<Transfer> ts) {
+    auto r = l.submit(ts);
+    EXPECT_TRUE(r.has_value());
+    return r.value_or(std::vector<S>{});
+  };
+  EXPECT_EQ(on(*ledger, {transfer(kPlatformPointsAccount, m[0], 100)}), std::vector<S>{S::ok});
+  EXPECT_EQ(on(other, {transfer(m[0], m[1], 100)}), std::vector<S>{S::ok});
+  EXPECT_EQ(on(*ledger, {transfer(m[0], m[1], 1)}), std::vector<S>{S::exceeds_credits});
+  EXPECT_EQ(on(*ledger, {transfer(m[1], m[0], 30)}), std::vector<S>{S::ok});
+  EXPECT_EQ(on(other, {transfer(m[0], m[1], 31)}), std::vector<S>{S::exceeds_credits});
+  EXPECT_EQ(on(other, {transfer(m[0], m[1], 30)}), std::vector<S>{S::ok});
+  EXPECT_EQ(on(*ledger, {transfer(m[0], m[1], 1)}), std::vector<S>{S::exceeds_credits});
+  EXPECT_EQ(account(m[1]).balance(), 100);
+  // Both servers' histories are one list per account.
+  const std::int64_t one[] = {m[1]};
+  auto page = ledger->list_transfers(one, "", 10);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->transfers.size(), 3u);
+  EXPECT_TRUE(verify_now().ok());
+}
+
 TEST_P(LedgerTest, HistoryPagesNewestFirstWithoutGapsOrOverlap) {
   const auto m = accounts(2);
   for (int i = 0; i < 25; ++i)
@@ -235,6 +288,50 @@ TEST_P(LedgerTest, VerifyCatchesABrokenHistoryList) {
   for (const auto& p : r.problems)
     named |= p.find("breaks the history of account") != std::string::npos;
   EXPECT_TRUE(named);
+}
+
+TEST(BalanceCache, ServesOnlyAtTheHeadItWasStoredAtAndStaysBounded) {
+  BalanceCache cache(16);
+  Snapshot written;
+  for (std::int64_t id = 10; id < 40; ++id) {
+    Account a;
+    a.id = id;
+    a.flags = account_flags::debits_must_not_exceed_credits;
+    a.credits_posted = id * 100;
+    a.last_seq = id;
+    written.accounts.emplace(id, AccountState{a, true});
+  }
+  Account hot;
+  hot.id = 1;
+  hot.flags = account_flags::hot;
+  written.accounts.emplace(1, AccountState{hot, true});
+  const ChainLink h0{}, h1{1, Sha256Digest{1}}, h2{2, Sha256Digest{2}};
+  cache.store(h0, h1, written);
+  EXPECT_LE(cache.size(), 16u);  // 30 written, bounded; the hot account is never kept
+  EXPECT_GE(cache.size(), 14u);
+  std::vector<std::int64_t> ids;
+  for (std::int64_t id = 10; id < 40; ++id) ids.push_back(id);
+  Snapshot read;
+  const auto missing = cache.take(h1, ids, read);
+  EXPECT_EQ(missing.size() + read.accounts.size(), ids.size());
+  for (const auto& [id, st] : read.accounts) {
+    EXPECT_EQ(st.account.credits_posted, id * 100);
+    EXPECT_EQ(st.account.last_seq, id);
+    EXPECT_FALSE(st.touched);
+  }
+  // Another head: nothing is served, and the cache is empty until a batch stores again.
+  Snapshot none;
+  EXPECT_EQ(cache.take(h2, ids, none).size(), ids.size());
+  EXPECT_TRUE(none.accounts.empty());
+  EXPECT_EQ(cache.size(), 0u);
+  // A batch that started at a head the cache was not stored at keeps only its own accounts.
+  cache.store(h0, h1, written);
+  Snapshot one;
+  one.accounts.emplace(10, written.accounts.at(10));
+  cache.store(h1, h2, one);  // started at h1: the rest stays
+  EXPECT_GT(cache.size(), 1u);
+  cache.store(h0, h2, one);  // started elsewhere: only its own
+  EXPECT_EQ(cache.size(), 1u);
 }
 
 TANPU_INSTANTIATE_ENGINES(LedgerTest);
