@@ -40,11 +40,12 @@ struct ChainLink {
 };
 
 // The state of non-hot accounts as the ledger last wrote or read it, so a batch need not read the
-// accounts it touches. Every ledger batch, in any process, locks the chain head before it reads an
-// account and moves the head when it writes one; so while the head is the link this cache was
-// stored at, no batch has changed an account since, and the cached state is the stored state. Any
-// other head (another server wrote, or a transaction that wrote the cache rolled back) drops it.
-// Bounded: past capacity, arbitrary entries are dropped (a miss only means a read).
+// accounts it touches. Used on SQLite, where every ledger batch, in any process, reads the chain
+// head under the database's write lock before it reads an account, and moves the head when it
+// writes one; so while the head is the link this cache was stored at, no batch has changed an
+// account since, and the cached state is the stored state. Any other head (another process wrote,
+// or a transaction that wrote the cache rolled back) drops it. Bounded: past capacity, arbitrary
+// entries are dropped (a miss only means a read).
 class BalanceCache {
  public:
   explicit BalanceCache(std::size_t capacity) : capacity_(capacity) {}
