@@ -47,7 +47,17 @@ bhttp::request<bhttp::string_body> make_request(std::string_view method, std::st
   req.version(11);
   req.set(bhttp::field::host, host);
   req.set(bhttp::field::user_agent, "tanpu-client");
-  for (const auto& [name, value] : headers) req.set(name, value);
+  // A header replaces the client's default of that name; a name given twice is sent twice.
+  for (auto it = headers.begin(); it != headers.end(); ++it) {
+    const bool again = std::any_of(headers.begin(), it, [&](const auto& earlier) {
+      return boost::beast::iequals(earlier.first, it->first);
+    });
+    if (again) {
+      req.insert(it->first, it->second);
+    } else {
+      req.set(it->first, it->second);
+    }
+  }
   if (!body.empty() && req.find(bhttp::field::content_type) == req.end()) {
     req.set(bhttp::field::content_type, "application/json");
   }

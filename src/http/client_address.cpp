@@ -1,5 +1,7 @@
 #include "http/client_address.h"
 
+#include <optional>
+
 #include <boost/asio/ip/address.hpp>
 
 namespace tanpu::http {
@@ -7,6 +9,34 @@ namespace {
 
 constexpr std::size_t kTrustedNetworksMax = 64;
 constexpr std::size_t kForwardedEntriesMax = 32;
+
+// An IPv4 peer of a dual-stack socket reads "::ffff:a.b.c.d": it is the IPv4 address.
+boost::asio::ip::address unmapped(const boost::asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  }
+  return a;
+}
+
+std::optional<boost::asio::ip::address> parse_address(std::string_view text) {
+  boost::system::error_code ec;
+  const auto a = boost::asio::ip::make_address(std::string(text), ec);
+  if (ec) return std::nullopt;
+  return unmapped(a);
+}
+
+bool trusted(const boost::asio::ip::address& a, std::span<const TrustedNetwork> networks) {
+  for (const TrustedNetwork& n : networks) {
+    if (a.is_v4() && !n.v6) {
+      const boost::asio::ip::network_v4 host(a.to_v4(), 32);
+      if (host == n.net4 || host.is_subnet_of(n.net4)) return true;
+    } else if (a.is_v6() && n.v6) {
+      const boost::asio::ip::network_v6 host(a.to_v6(), 128);
+      if (host == n.net6 || host.is_subnet_of(n.net6)) return true;
+    }
+  }
+  return false;
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -64,23 +94,8 @@ Result<std::vector<TrustedNetwork>> parse_trusted_networks(std::string_view list
 }
 
 bool is_trusted(std::string_view ip, std::span<const TrustedNetwork> networks) {
-  boost::system::error_code ec;
-  const auto a = boost::asio::ip::make_address(std::string(ip), ec);
-  if (ec) return false;
-  for (const TrustedNetwork& n : networks) {
-    if (a.is_v4() && !n.v6) {
-      if (boost::asio::ip::network_v4(a.to_v4(), 32).is_subnet_of(n.net4) ||
-          boost::asio::ip::network_v4(a.to_v4(), 32) == n.net4) {
-        return true;
-      }
-    } else if (a.is_v6() && n.v6) {
-      if (boost::asio::ip::network_v6(a.to_v6(), 128).is_subnet_of(n.net6) ||
-          boost::asio::ip::network_v6(a.to_v6(), 128) == n.net6) {
-        return true;
-      }
-    }
-  }
-  return false;
+  const auto a = parse_address(ip);
+  return a && trusted(*a, networks);
 }
 
 std::string client_address(std::string_view peer, std::string_view x_forwarded_for,
@@ -95,12 +110,11 @@ std::string client_address(std::string_view peer, std::string_view x_forwarded_f
     const std::string_view entry =
         trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(0, comma);
-    boost::system::error_code ec;
-    const auto a = boost::asio::ip::make_address(std::string(entry), ec);
-    if (ec) return std::string(peer);
-    const std::string host = a.to_string();
-    if (is_trusted(host, networks)) continue;
-    return a.is_v6() ? "[" + host + "]:0" : host + ":0";
+    const auto a = parse_address(entry);
+    if (!a) return std::string(peer);
+    if (trusted(*a, networks)) continue;
+    const std::string host = a->to_string();
+    return a->is_v6() ? "[" + host + "]:0" : host + ":0";
   }
   return std::string(peer);
 }

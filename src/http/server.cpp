@@ -411,8 +411,16 @@ void Session::fill_request(bhttp::request<bhttp::string_body>& message) {
     request.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   request.body = std::move(message.body());
-  request.remote_addr =
-      client_address(remote_, request.header("x-forwarded-for"), core_.options().trusted_proxies);
+  const auto& proxies = core_.options().trusted_proxies;
+  std::string forwarded;  // every X-Forwarded-For line, in order: one list
+  if (!proxies.empty()) {
+    for (const auto& [name, value] : request.headers) {
+      if (name != "x-forwarded-for") continue;
+      if (!forwarded.empty()) forwarded += ',';
+      forwarded += value;
+    }
+  }
+  request.remote_addr = client_address(remote_, forwarded, proxies);
   exchange_.version = message.version();
   exchange_.keep_alive = message.keep_alive();
 }

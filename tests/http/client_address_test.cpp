@@ -66,6 +66,11 @@ TEST(ClientAddress, BelievesForwardedForOnlyFromTrustedPeers) {
   EXPECT_EQ(client_address("10.0.0.1:5000", "203.0.113.7, unknown", n), "10.0.0.1:5000");
   // An IPv6 peer in brackets.
   EXPECT_EQ(client_address("[fd00::1]:443", "203.0.113.8", nets("fd00::/8")), "203.0.113.8:0");
+  // A dual-stack socket's IPv4 peer, and an IPv4-mapped entry: their IPv4 addresses.
+  EXPECT_TRUE(is_trusted("::ffff:10.0.0.1", n));
+  EXPECT_EQ(client_address("[::ffff:10.0.0.1]:5000", "203.0.113.7", n), "203.0.113.7:0");
+  EXPECT_EQ(client_address("10.0.0.1:5000", "::ffff:203.0.113.7, ::ffff:10.0.0.2", n),
+            "203.0.113.7:0");
 }
 
 }  // namespace

@@ -189,6 +189,9 @@ TEST_F(ServerTest, TheClientIsThePeerUnlessAProxyIsTrusted) {
   trusting.trusted_proxies = *parse_trusted_networks("127.0.0.0/8");
   start(trusting);
   EXPECT_EQ(get("/echo/x", forwarded).json().value()["remote"], "203.0.113.9:0");
+  // A proxy that adds its own line after the client's: the lines are one list, read from the right.
+  const Headers two_lines{{"X-Forwarded-For", "198.51.100.1"}, {"X-Forwarded-For", "203.0.113.9"}};
+  EXPECT_EQ(get("/echo/x", two_lines).json().value()["remote"], "203.0.113.9:0");
   EXPECT_TRUE(get("/echo/x").json().value()["remote"].get<std::string>().starts_with("127.0.0.1:"));
 }
 
