@@ -206,6 +206,58 @@ Result<BatchResult> Ledger::create_transfers(store::Connection& conn,
   return apply(conn, transfers, false);
 }
 
+// The transfers a transaction's jobs deferred, applied at its end as few batches as the batch limit
+// allows (split only between two jobs' calls, so a linked chain stays in one batch).
+struct Ledger::Deferred final : store::TransactionTail {
+  explicit Deferred(Ledger& l) : ledger(l) {}
+  Result<void> finish(store::Connection& conn) override {
+    std::size_t from = 0;
+    std::size_t call = 0;
+    while (from < transfers.size()) {
+      std::size_t to = call_ends[call++];
+      while (call < call_ends.size() && call_ends[call] - from <= limits::transfers_per_batch_max) {
+        to = call_ends[call++];
+      }
+      const std::span<Transfer> batch = std::span(transfers).subspan(from, to - from);
+      auto applied = ledger.create_transfers(conn, batch);
+      if (!applied) return std::unexpected(applied.error());
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (applied->statuses[i] != TransferStatus::ok) {
+          return std::unexpected(refusals[from + i](applied->statuses[i]));
+        }
+      }
+      from = to;
+    }
+    return {};
+  }
+  std::size_t size() const override { return transfers.size(); }
+  void truncate(std::size_t entries) override {
+    transfers.resize(entries);
+    refusals.resize(entries);
+    while (!call_ends.empty() && call_ends.back() > entries) call_ends.pop_back();
+  }
+
+  Ledger& ledger;
+  std::vector<Transfer> transfers;
+  std::vector<Refusal> refusals;       // one per transfer
+  std::vector<std::size_t> call_ends;  // where each defer_transfers call's transfers end
+};
+
+void Ledger::defer_transfers(store::Connection& conn, std::span<const Transfer> transfers,
+                             Refusal refusal) {
+  TANPU_ASSERT(refusal != nullptr);
+  TANPU_ASSERT_MSG(transfers.size() <= limits::transfers_per_batch_max,
+                   "deferred transfers of one call go in one batch");
+  if (transfers.empty()) return;
+  auto* tail = static_cast<Deferred*>(conn.tail(this));
+  if (tail == nullptr) {
+    tail = static_cast<Deferred*>(&conn.add_tail(this, std::make_unique<Deferred>(*this)));
+  }
+  tail->transfers.insert(tail->transfers.end(), transfers.begin(), transfers.end());
+  tail->refusals.resize(tail->transfers.size(), refusal);
+  tail->call_ends.push_back(tail->transfers.size());
+}
+
 Result<std::vector<TransferStatus>> Ledger::submit(std::span<const Transfer> transfers) {
   if (transfers.empty()) return std::vector<TransferStatus>{};
   if (transfers.size() > limits::transfers_per_request_max) {

@@ -59,6 +59,17 @@ class Ledger {
   // Returns an error only for operating failures (the database), never for a refused transfer.
   Result<BatchResult> create_transfers(store::Connection& conn, std::span<Transfer> transfers);
 
+  // Adds transfers to one ledger batch written at the end of the caller's transaction (a
+  // store::TransactionTail), with every other transfer deferred in that transaction: one batch and
+  // one chain link for a whole group of jobs, and the chain head held only from then to COMMIT.
+  // If any of them is refused, the COMMIT fails with refusal(status) of the first refused one and
+  // nothing is committed (the store then runs a group's jobs again one by one, so the job whose
+  // transfer was refused is the one that gets the error). The caller sets every field the ledger
+  // would otherwise return; the transfers are copied.
+  using Refusal = Error (*)(TransferStatus);
+  void defer_transfers(store::Connection& conn, std::span<const Transfer> transfers,
+                       Refusal refusal);
+
   // Submits transfers from outside any transaction; they are coalesced with concurrent submissions
   // into one batch and committed durably before this returns. At most transfers_per_request_max.
   Result<std::vector<TransferStatus>> submit(std::span<const Transfer> transfers);
@@ -85,6 +96,7 @@ class Ledger {
 
  private:
   struct Coalescer;
+  struct Deferred;
   struct Applied {
     Outcome outcome;
     std::int64_t batch_id = 0;

@@ -348,9 +348,10 @@ Market::Market(store::Store& store, ledger::Ledger& ledger, members::Members& me
       clock_(clock),
       options_(std::move(options)) {}
 
-// Every market write joins the store's group-committed write path: one commit (one fsync, one
-// ledger chain link per job but one chain-head lock per group) for many orders. A job's locks come
-// in one order (the member's limit rows, a stock bucket, the member's account, the chain head).
+// Every market write joins the store's group-committed write path: one commit (one fsync) for many
+// orders, whose holds are written as one ledger batch at the end of the group's transaction
+// (Ledger::defer_transfers). Locks come in one order: the member's limit rows, a stock bucket, the
+// order row; at the end, the ledger accounts and the chain head.
 Result<void> Market::transact(const store::WriteJob& job) {
   return store_.write(job);
 }

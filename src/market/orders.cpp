@@ -174,19 +174,18 @@ Result<void> give_back(store::Connection& c, const OrderRow& row) {
   return {};
 }
 
-// Takes one unit from a bucket that has one. PostgreSQL: a bucket no other transaction holds
-// (SKIP LOCKED), starting at the writer thread's own, so concurrent buyers spread over the buckets
-// and never queue behind one row while their group holds the ledger's chain head; if every bucket
-// with stock is held, the job is retried alone (kRetryable), and then (may_wait) waits for a
-// bucket's lock, holding nothing else. nullopt when every bucket is empty.
-Result<std::optional<std::int64_t>> take_unit(store::Connection& c, std::int64_t offer_id,
-                                              bool may_wait) {
+// Takes one unit from a bucket that has one, unless the offer has been withdrawn; returns the
+// bucket. PostgreSQL: a bucket no other transaction holds (SKIP LOCKED), starting at the writer
+// thread's own, so concurrent buyers spread over the buckets and never queue behind one row; if
+// every bucket with stock is held, the job is retried alone (kRetryable), and then (may_wait)
+// waits for a bucket's lock, holding nothing else. Errors: sold_out, offer_withdrawn.
+Result<std::int64_t> take_unit(store::Connection& c, std::int64_t offer_id, bool may_wait) {
   // Each writer thread starts at a bucket of its own, so the jobs of one group transaction keep
   // taking from the bucket it already holds instead of locking one bucket after another (which
   // would leave the other writers' transactions nothing to skip to).
   thread_local const auto start = static_cast<std::int64_t>(std::random_device{}() % 16U);
   const bool pg = c.dialect() == store::Dialect::postgres;
-  // One statement picks a bucket with stock and takes the unit from it.
+  // One statement checks the offer, picks a bucket with stock and takes the unit from it.
   const std::string pick =
       "SELECT bucket FROM market_stock WHERE offer_id = ? AND remaining > 0 ORDER BY CASE WHEN "
       "bucket >= ? THEN 0 ELSE 1 END, bucket LIMIT 1" +
@@ -194,21 +193,30 @@ Result<std::optional<std::int64_t>> take_unit(store::Connection& c, std::int64_t
   const std::string take =
       "UPDATE market_stock SET remaining = remaining - 1 WHERE offer_id = ? "
       "AND remaining > 0 AND bucket = (" +
-      pick + ") RETURNING bucket";
-  // A bucket waited for may have been emptied meanwhile: PostgreSQL then skips it and the pick
-  // comes back empty although other buckets have stock. So an empty pick is believed only when no
-  // bucket has stock; otherwise pick again (each round, another transaction took a unit, so the
-  // rounds are bounded by the stock; the cap is a guard).
+      pick +
+      ") AND NOT EXISTS (SELECT 1 FROM market_offers WHERE id = ? AND withdrawn <> 0) "
+      "RETURNING bucket";
+  // Nothing taken: the offer was withdrawn, or is sold out, or (PostgreSQL) a bucket waited for
+  // was emptied meanwhile and the pick came back empty although other buckets have stock. So an
+  // empty pick is believed only when no bucket has stock; otherwise pick again (each round,
+  // another transaction took a unit, so the rounds are bounded by the stock; the cap is a guard).
   constexpr int kPicksMax = 64;
   for (int round = 0;; ++round) {
-    auto taken = c.query(take, {offer_id, offer_id, start});
+    auto taken = c.query(take, {offer_id, offer_id, start, offer_id});
     if (!taken) return fail(taken.error());
-    if (!taken->empty()) return std::optional<std::int64_t>(taken->i64(0, 0));
-    if (!pg) return std::optional<std::int64_t>{};  // one writer: empty means sold out
-    auto left = c.query("SELECT 1 FROM market_stock WHERE offer_id = ? AND remaining > 0 LIMIT 1",
-                        {offer_id});
-    if (!left) return fail(left.error());
-    if (left->empty()) return std::optional<std::int64_t>{};  // sold out
+    if (!taken->empty()) return taken->i64(0, 0);
+    auto why = c.query(
+        "SELECT o.withdrawn, CASE WHEN EXISTS (SELECT 1 FROM market_stock k WHERE k.offer_id = "
+        "o.id AND k.remaining > 0) THEN 1 ELSE 0 END FROM market_offers o WHERE o.id = ?",
+        {offer_id});
+    if (!why) return fail(why.error());
+    if (why->empty() || why->i64(0, 0) != 0) {
+      return conflict("offer_withdrawn", "the offer has been withdrawn");
+    }
+    if (why->i64(0, 1) == 0) return conflict("sold_out", "the offer is sold out");
+    if (!pg) {  // one writer: nothing can have been taken between the two statements
+      return fail(ErrorKind::internal, "stock_inconsistent", "a bucket with stock was not taken");
+    }
     if (!may_wait || round + 1 >= kPicksMax) {
       return fail(ErrorKind::unavailable, std::string(store::kRetryable),
                   "every stock bucket is being taken from; try again");
@@ -244,12 +252,14 @@ Result<Order> Market::place_order(const OrderInput& input) {
     return o;
   };
   Offer offer;
+  std::int64_t merchant_account = 0;
   {
     auto lease = store_.acquire();
     if (!lease) return fail(lease.error());
     // One round trip: the offer with its stock, and the order this key placed before, if any.
     static const std::string sql =
         "SELECT " + std::string(detail::kOfferColumns) +
+        ", m.account_id"
         ", (SELECT x.id FROM market_orders x WHERE x.member_id = ? AND x.idempotency_key = ?)"
         " FROM market_offers o JOIN market_merchants m ON m.id = o.merchant_id"
         " LEFT JOIN market_stores s ON s.id = o.store_id WHERE o.id = ?";
@@ -265,6 +275,7 @@ Result<Order> Market::place_order(const OrderInput& input) {
       return fail(ErrorKind::not_found, "offer_not_found", "no such offer");
     }
     offer = detail::offer_from_row(*rows, 0);
+    merchant_account = rows->i64(0, rows->columns() - 2);  // set when the merchant was created
   }
   // Checks that need no lock; the stock, the limits and the points are checked again under lock.
   if (offer.withdrawn) return conflict("offer_withdrawn", "the offer has been withdrawn");
@@ -283,7 +294,9 @@ Result<Order> Market::place_order(const OrderInput& input) {
     }
   }
   if (offer.remaining <= 0) return conflict("sold_out", "the offer is sold out");
-  // The member's points account never changes: read it here, outside the write transaction.
+  // The member's points account never changes: read it here, outside the write transaction, with
+  // its balance. Too few points is answered from that read; points spent meanwhile are caught by
+  // the ledger when the hold is written (at the end of the transaction).
   std::int64_t points_account = 0;
   {
     auto lease = store_.acquire();
@@ -296,6 +309,11 @@ Result<Order> Market::place_order(const OrderInput& input) {
       return fail(ErrorKind::not_found, "member_not_found", "no such member");
     }
     points_account = acct->second.points_account_id;
+    auto account = ledger_.lookup_account(**lease, points_account);
+    if (!account) return fail(account.error());
+    if (account->available() < offer.price_points) {
+      return fail(ledger_refusal(ledger::TransferStatus::exceeds_credits));
+    }
   }
 
   const std::int64_t day = local_day(now, options_.utc_offset_minutes);
@@ -304,15 +322,6 @@ Result<Order> Market::place_order(const OrderInput& input) {
   auto job = [&](store::Connection& c) -> Result<void> {
     placed.reset();
     ++runs;  // a job run again runs alone (Store::write), holding no other order's locks
-    auto current = c.query(
-        "SELECT o.withdrawn, m.account_id FROM market_offers o JOIN market_merchants m ON m.id = "
-        "o.merchant_id WHERE o.id = ?",
-        {offer.id});
-    if (!current) return fail(current.error());
-    if (current->i64(0, 0) != 0) {
-      return conflict("offer_withdrawn", "the offer has been withdrawn");
-    }
-    const std::int64_t merchant_account = current->i64(0, 1);
     if (offer.per_member_day_max > 0) {
       auto ok = count_order(c, offer.id, input.member_id, day, offer.per_member_day_max);
       if (!ok) return fail(ok.error());
@@ -333,13 +342,12 @@ Result<Order> Market::place_order(const OrderInput& input) {
     }
     auto bucket = take_unit(c, offer.id, runs > 1);
     if (!bucket) return fail(bucket.error());
-    if (!*bucket) return conflict("sold_out", "the offer is sold out");
 
     OrderRow row;
     row.secret.resize(16);
     random_bytes(row.secret);
     row.request_hash.assign(hash.begin(), hash.end());
-    row.bucket = **bucket;
+    row.bucket = *bucket;
     row.order_day = day;
     Order& o = row.order;
     o.member_id = input.member_id;
@@ -384,11 +392,9 @@ Result<Order> Market::place_order(const OrderInput& input) {
     t.code = ledger::codes::market_order;
     t.flags = ledger::transfer_flags::pending;
     t.reference = "order:" + std::to_string(o.id);
-    auto applied = ledger_.create_transfers(c, std::span(&t, 1));
-    if (!applied) return fail(applied.error());
-    if (applied->statuses[0] != ledger::TransferStatus::ok) {
-      return fail(ledger_refusal(applied->statuses[0]));
-    }
+    // Written with the other orders' holds of this transaction, as one ledger batch at its end:
+    // the chain head is then held from there to COMMIT only, not from this order on.
+    ledger_.defer_transfers(c, std::span(&t, 1), &ledger_refusal);
     placed = std::move(row);
     return {};
   };

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -56,9 +57,27 @@ class Rows {
   std::string buffer_;
 };
 
+class Connection;
+
+// Work that the jobs of one transaction leave for its end, done once for all of them just before
+// COMMIT: the ledger's holds of a group of orders, say, written as one ledger batch (one chain
+// link, the chain head held from then to COMMIT only). Jobs add entries; a savepoint rolled back
+// drops the entries added since it was taken, so a job undone leaves nothing behind.
+class TransactionTail {
+ public:
+  virtual ~TransactionTail() = default;
+  // Does the work, inside the transaction. An error fails the COMMIT (nothing is committed).
+  virtual Result<void> finish(Connection& conn) = 0;
+  virtual std::size_t size() const = 0;
+  virtual void truncate(std::size_t entries) = 0;
+};
+
 class Connection {
  public:
   virtual ~Connection() = default;
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
   virtual Dialect dialect() const = 0;
 
   // Runs one statement and returns all its rows.
@@ -82,14 +101,43 @@ class Connection {
                                    std::span<const std::string_view> columns,
                                    std::span<const Param> values) = 0;
 
-  // Transactions. Savepoints nest inside a transaction.
-  virtual Result<void> begin() = 0;
-  virtual Result<void> commit() = 0;
-  virtual Result<void> rollback() = 0;
-  virtual Result<void> savepoint(std::string_view name) = 0;
-  virtual Result<void> release(std::string_view name) = 0;
-  virtual Result<void> rollback_to(std::string_view name) = 0;
+  // Transactions. Savepoints nest inside a transaction. commit() first finishes the transaction's
+  // tails in the order they were added; if one fails, commit() returns its error and the
+  // transaction stays open for the caller to roll back.
+  Result<void> begin();
+  Result<void> commit();
+  Result<void> rollback();
+  Result<void> savepoint(std::string_view name);
+  Result<void> release(std::string_view name);
+  Result<void> rollback_to(std::string_view name);
   virtual bool in_transaction() const = 0;
+
+  // The open transaction's tail added under key, or nullptr.
+  TransactionTail* tail(const void* key) const;
+  // Adds a tail under key (one per key) to the open transaction.
+  TransactionTail& add_tail(const void* key, std::unique_ptr<TransactionTail> tail);
+
+ protected:
+  virtual Result<void> do_begin() = 0;
+  virtual Result<void> do_commit() = 0;
+  virtual Result<void> do_rollback() = 0;
+  virtual Result<void> do_savepoint(std::string_view name) = 0;
+  virtual Result<void> do_release(std::string_view name) = 0;
+  virtual Result<void> do_rollback_to(std::string_view name) = 0;
+
+ private:
+  struct Tail {
+    const void* key;
+    std::unique_ptr<TransactionTail> work;
+  };
+  // A savepoint's view of the tails: how many there were, and each one's size.
+  struct Mark {
+    std::string name;
+    std::vector<std::size_t> sizes;
+  };
+  void clear_tails();
+  std::vector<Tail> tails_;
+  std::vector<Mark> marks_;  // the open savepoints, innermost last
 };
 
 // A nullable integer parameter: NULL when absent.

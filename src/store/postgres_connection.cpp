@@ -428,11 +428,11 @@ Result<void> PostgresConnection::bulk_insert(std::string_view table,
   return outcome;
 }
 
-Result<void> PostgresConnection::begin() {
+Result<void> PostgresConnection::do_begin() {
   return simple("BEGIN");
 }
 
-Result<void> PostgresConnection::commit() {
+Result<void> PostgresConnection::do_commit() {
   if (auto r = ensure_connected(); !r) return r;
   ResultPtr res(PQexec(conn_, "COMMIT"));
   if (PQresultStatus(res.get()) != PGRES_COMMAND_OK)
@@ -445,19 +445,19 @@ Result<void> PostgresConnection::commit() {
   return {};
 }
 
-Result<void> PostgresConnection::rollback() {
+Result<void> PostgresConnection::do_rollback() {
   return simple("ROLLBACK");
 }
 
-Result<void> PostgresConnection::savepoint(std::string_view name) {
+Result<void> PostgresConnection::do_savepoint(std::string_view name) {
   return simple(savepoint_sql("SAVEPOINT ", name));
 }
 
-Result<void> PostgresConnection::release(std::string_view name) {
+Result<void> PostgresConnection::do_release(std::string_view name) {
   return simple(savepoint_sql("RELEASE SAVEPOINT ", name));
 }
 
-Result<void> PostgresConnection::rollback_to(std::string_view name) {
+Result<void> PostgresConnection::do_rollback_to(std::string_view name) {
   return simple(savepoint_sql("ROLLBACK TO SAVEPOINT ", name));
 }
 

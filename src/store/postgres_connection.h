@@ -32,12 +32,6 @@ class PostgresConnection final : public Connection {
   Result<void> exec_script(std::string_view sql) override;
   Result<void> bulk_insert(std::string_view table, std::span<const std::string_view> columns,
                            std::span<const Param> values) override;
-  Result<void> begin() override;
-  Result<void> commit() override;
-  Result<void> rollback() override;
-  Result<void> savepoint(std::string_view name) override;
-  Result<void> release(std::string_view name) override;
-  Result<void> rollback_to(std::string_view name) override;
   bool in_transaction() const override;
 
   // How many prepared statements this session holds.
@@ -45,6 +39,14 @@ class PostgresConnection final : public Connection {
 
   using Connection::exec;
   using Connection::query;
+
+ protected:
+  Result<void> do_begin() override;
+  Result<void> do_commit() override;
+  Result<void> do_rollback() override;
+  Result<void> do_savepoint(std::string_view name) override;
+  Result<void> do_release(std::string_view name) override;
+  Result<void> do_rollback_to(std::string_view name) override;
 
  private:
   struct Prepared {

@@ -335,37 +335,37 @@ Result<void> SqliteConnection::bulk_insert(std::string_view table,
   return own_transaction ? commit() : release(kSavepoint);
 }
 
-Result<void> SqliteConnection::begin() {
+Result<void> SqliteConnection::do_begin() {
   auto r = exec(options_.immediate_begin ? "BEGIN IMMEDIATE" : "BEGIN");
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
-Result<void> SqliteConnection::commit() {
+Result<void> SqliteConnection::do_commit() {
   auto r = exec("COMMIT");
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
-Result<void> SqliteConnection::rollback() {
+Result<void> SqliteConnection::do_rollback() {
   auto r = exec("ROLLBACK");
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
-Result<void> SqliteConnection::savepoint(std::string_view name) {
+Result<void> SqliteConnection::do_savepoint(std::string_view name) {
   auto r = exec(savepoint_sql("SAVEPOINT ", name));
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
-Result<void> SqliteConnection::release(std::string_view name) {
+Result<void> SqliteConnection::do_release(std::string_view name) {
   auto r = exec(savepoint_sql("RELEASE SAVEPOINT ", name));
   if (!r) return std::unexpected(r.error());
   return {};
 }
 
-Result<void> SqliteConnection::rollback_to(std::string_view name) {
+Result<void> SqliteConnection::do_rollback_to(std::string_view name) {
   auto r = exec(savepoint_sql("ROLLBACK TO SAVEPOINT ", name));
   if (!r) return std::unexpected(r.error());
   return {};

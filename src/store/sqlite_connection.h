@@ -47,12 +47,6 @@ class SqliteConnection final : public Connection {
   Result<void> exec_script(std::string_view sql) override;
   Result<void> bulk_insert(std::string_view table, std::span<const std::string_view> columns,
                            std::span<const Param> values) override;
-  Result<void> begin() override;
-  Result<void> commit() override;
-  Result<void> rollback() override;
-  Result<void> savepoint(std::string_view name) override;
-  Result<void> release(std::string_view name) override;
-  Result<void> rollback_to(std::string_view name) override;
   bool in_transaction() const override;
 
   // How many prepared statements this connection holds (single statements, not bulk plans).
@@ -63,6 +57,14 @@ class SqliteConnection final : public Connection {
 
   using Connection::exec;
   using Connection::query;
+
+ protected:
+  Result<void> do_begin() override;
+  Result<void> do_commit() override;
+  Result<void> do_rollback() override;
+  Result<void> do_savepoint(std::string_view name) override;
+  Result<void> do_release(std::string_view name) override;
+  Result<void> do_rollback_to(std::string_view name) override;
 
  private:
   // Prepared multi-row INSERTs for one (table, columns): slot k inserts 2^k rows.

@@ -258,7 +258,10 @@ void PooledStore::run_group(Connection& conn, std::span<Pending*> group) {
   }
   if (auto c = conn.commit(); !c) {
     if (conn.in_transaction()) (void)conn.rollback();
-    log::warn("store_group_commit_failed", {{"jobs", group.size()}, {"error", c.error().message}});
+    // A tail refusing one job's entry (a hold the ledger refuses) is an answer, not a fault.
+    const bool refused = c.error().kind == ErrorKind::conflict;
+    log::write(refused ? log::Level::debug : log::Level::warn, "store_group_commit_failed",
+               {{"jobs", group.size()}, {"error", c.error().message}});
     if (c.error().code == "db_unavailable") {
       // The connection died during COMMIT: the outcome is unknown, so nothing may run again.
       for (Pending* p : committed) p->result = c;

@@ -146,6 +146,52 @@ TEST_P(LedgerTest, JobErrorRollsBackItsTransfers) {
   EXPECT_TRUE(verify_now().ok());
 }
 
+Error refused_for_test(TransferStatus s) {
+  return Error{ErrorKind::conflict, "refused_" + std::string(to_string(s)), "refused", {}};
+}
+
+// Transfers deferred by the jobs of one transaction are written at its COMMIT as one batch (one
+// chain link); a job rolled back takes its deferred transfers with it; one refused transfer fails
+// the COMMIT with the caller's error for it and writes nothing.
+TEST_P(LedgerTest, DeferredTransfersOfATransactionAreOneBatchAtCommit) {
+  const auto m = accounts(3);
+  auto r = db->store().write([&](store::Connection& conn) -> Result<void> {
+    for (std::size_t job = 0; job < 3; ++job) {
+      if (auto sp = conn.savepoint("job"); !sp) return sp;
+      const Transfer t = transfer(kPlatformPointsAccount, m[job], 10);
+      ledger->defer_transfers(conn, std::span(&t, 1), &refused_for_test);
+      if (job == 1) {
+        if (auto rb = conn.rollback_to("job"); !rb) return rb;
+      }
+      if (auto rel = conn.release("job"); !rel) return rel;
+    }
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_transfers"), 0);  // nothing before COMMIT
+    return {};
+  });
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_batches"), 1);
+  EXPECT_EQ(account(m[0]).balance(), 10);
+  EXPECT_EQ(account(m[1]).balance(), 0);
+  EXPECT_EQ(account(m[2]).balance(), 10);
+
+  // A refused one: the COMMIT fails with its error, and nothing of the transaction stays.
+  r = db->store().write([&](store::Connection& conn) -> Result<void> {
+    const Transfer ok = transfer(kPlatformPointsAccount, m[1], 5);
+    const Transfer too_much = transfer(m[0], m[1], 11);
+    ledger->defer_transfers(conn, std::span(&ok, 1), &refused_for_test);
+    ledger->defer_transfers(conn, std::span(&too_much, 1), &refused_for_test);
+    return {};
+  });
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, "refused_exceeds_credits");
+  EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_batches"), 1);
+  EXPECT_EQ(account(m[1]).balance(), 0);
+  // The ledger's view after the rolled-back batch is the database's.
+  EXPECT_EQ(submit({transfer(m[0], m[1], 10)}), std::vector<S>{S::ok});
+  EXPECT_EQ(submit({transfer(m[0], m[1], 1)}), std::vector<S>{S::exceeds_credits});
+  EXPECT_TRUE(verify_now().ok());
+}
+
 // The ledger keeps the balances it wrote in memory; a transaction that wrote them and then rolled
 // back must not leave them behind for the next batch.
 TEST_P(LedgerTest, ARolledBackBatchLeavesNothingForTheNextOne) {

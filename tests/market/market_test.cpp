@@ -353,6 +353,71 @@ TEST_P(MarketTest, ConcurrentBuyersNeverOversell) {
   EXPECT_TRUE(report->ok()) << report->problems.front();
 }
 
+// Each member can pay for one of the two orders it places at once, on two offers. Both pass the
+// points check made before the write transaction, so the ledger refuses one hold when the holds
+// are written at the end of the transaction (the whole group's COMMIT then fails, and its orders
+// run again alone): exactly one order per member, the other insufficient_points, its unit back.
+TEST_P(MarketTest, SimultaneousOrdersBeyondTheBalanceGetExactlyOneHold) {
+  constexpr int kMembers = 24;
+  constexpr int kStock = kMembers + 12;  // room for the other buyers' orders too
+  const auto a = must_offer(offer_input(kStock, 100));
+  const auto b = must_offer(offer_input(kStock, 100));
+  std::vector<members::MemberView> buyers;
+  for (int i = 0; i < kMembers; ++i) {
+    buyers.push_back(funded("p" + std::to_string(i) + "@example.com", 150));
+  }
+  std::atomic<int> ok{0}, insufficient{0}, other{0};
+  auto buy = [&](std::int64_t offer_id) {
+    for (const auto& m : buyers) {
+      auto r = order(m, offer_id, "key-" + std::to_string(offer_id));
+      if (r) {
+        ++ok;
+      } else if (r.error().code == "insufficient_points") {
+        ++insufficient;
+      } else {
+        ++other;
+        ADD_FAILURE() << r.error().code << ": " << r.error().message;
+      }
+    }
+  };
+  std::thread ta([&] { buy(a.id); });
+  std::thread tb([&] { buy(b.id); });
+  std::vector<std::thread> more;  // other buyers' orders, so that groups form
+  for (int t = 0; t < 4; ++t) {
+    more.emplace_back([&, t] {
+      const auto m = funded("q" + std::to_string(t) + "@example.com", 10'000);
+      for (int i = 0; i < 3; ++i) (void)order(m, t % 2 == 0 ? a.id : b.id, "q" + std::to_string(i));
+    });
+  }
+  ta.join();
+  tb.join();
+  for (auto& t : more) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok.load(), kMembers);
+  EXPECT_EQ(insufficient.load(), kMembers);
+  auto lease = db_->store().acquire();
+  ASSERT_OK(lease);
+  for (const auto& m : buyers) {
+    auto rows = (*lease)->query("SELECT COUNT(*) FROM market_orders WHERE member_id = ?", {m.id});
+    ASSERT_OK(rows);
+    EXPECT_EQ(rows->i64(0, 0), 1);
+    const auto acct = account(m.points_account_id);
+    EXPECT_EQ(acct.debits_pending, 100);
+    EXPECT_EQ(acct.available(), 50);
+  }
+  // Every unit not ordered is back: stock = orders + remaining, per offer.
+  for (const auto& o : {a, b}) {
+    auto rows = (*lease)->query("SELECT COUNT(*) FROM market_orders WHERE offer_id = ?", {o.id});
+    ASSERT_OK(rows);
+    EXPECT_EQ(rows->i64(0, 0) + remaining(o.id), kStock);
+  }
+  ASSERT_OK((*lease)->begin());
+  auto report = ledger::verify(**lease);
+  (void)(*lease)->rollback();
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->ok()) << report->problems.front();
+}
+
 TEST_P(MarketTest, SettlementCountsThePeriodAndExportsCsv) {
   const auto alice = funded("alice@example.com", 10'000);
   auto in = offer_input(10, 100);

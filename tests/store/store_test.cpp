@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/rows_tail.h"
 #include "store/store.h"
 #include "support/test_store.h"
 
@@ -120,6 +121,48 @@ TEST_P(StoreTest, AJobThatFailsTheGroupCommitFailsOnlyItself) {
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM child"), kThreads * (kJobs - kJobs / 10));
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM child WHERE p <> 1"), 0);
+}
+
+// Jobs of many threads defer keys to their transaction's tail. A job that fails after deferring
+// leaves no key; a job whose key makes the tail fail fails the group's COMMIT, and then only that
+// job fails (the others run again alone); every other job's row and key are there exactly once.
+TEST_P(StoreTest, TailsOfAGroupFinishOnceAndFailuresUndoOnlyTheirJob) {
+  ASSERT_OK(store().write([](Connection& c) { return c.exec_script(test_tail::kTable); }));
+  constexpr int kThreads = 8;
+  constexpr int kJobs = 100;
+  std::atomic<int> finishes{0};
+  std::atomic<int> wrong{0};
+  std::atomic<int> committed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kJobs; ++i) {
+        const std::int64_t k = (t * kJobs) + i;
+        const bool fails_itself = i % 10 == 4;
+        const bool fails_tail = i % 25 == 7;
+        auto r = store().write([&](Connection& c) -> Result<void> {
+          if (auto w = insert_w(c, t, i); !w) return w;
+          test_tail::defer_key(c, fails_tail ? -1 : k, finishes);
+          if (fails_itself) return fail(ErrorKind::conflict, "job_refused", "refused");
+          return {};
+        });
+        const bool ok = !fails_itself && !fails_tail;
+        if (r.has_value() != ok) ++wrong;
+        if (!r && fails_tail && !fails_itself && r.error().code != "negative_key") ++wrong;
+        if (r) ++committed;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  const int expected = kThreads * (kJobs - (kJobs / 10) - (kJobs / 25));
+  EXPECT_EQ(committed.load(), expected);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM w"), expected);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM t_tail"), expected);
+  // Each committed key is its job's row.
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM t_tail JOIN w ON w.thread * 100 + w.i = t_tail.k"),
+            expected);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM w WHERE i % 10 = 4 OR i % 25 = 7"), 0);
 }
 
 // PostgreSQL only: SQLite has no connection to lose.

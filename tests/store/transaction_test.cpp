@@ -1,9 +1,11 @@
 // Transactions and savepoints on each engine.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <optional>
 #include <vector>
 
+#include "store/rows_tail.h"
 #include "support/test_store.h"
 
 namespace tanpu::store {
@@ -20,6 +22,7 @@ class TransactionTest : public EngineTest {
     ASSERT_OK(lease);
     lease_.emplace(std::move(*lease));
     ASSERT_OK(conn().exec_script("CREATE TABLE t (k BIGINT PRIMARY KEY)"));
+    ASSERT_OK(conn().exec_script(test_tail::kTable));
   }
   Connection& conn() { return **lease_; }
   void insert(Connection& c, std::int64_t k) {
@@ -34,8 +37,19 @@ class TransactionTest : public EngineTest {
     return out;
   }
 
+  std::vector<std::int64_t> tail_keys() {
+    std::vector<std::int64_t> out;
+    auto rows = conn().query("SELECT k FROM t_tail ORDER BY k");
+    EXPECT_OK(rows);
+    if (!rows) return out;
+    for (std::size_t r = 0; r < rows->size(); ++r) out.push_back(rows->i64(r, 0));
+    return out;
+  }
+  void defer(std::int64_t k) { test_tail::defer_key(conn(), k, finishes_); }
+
   std::optional<TestStore> db_;
   std::optional<Lease> lease_;
+  std::atomic<int> finishes_{0};
 };
 
 using Keys = std::vector<std::int64_t>;
@@ -142,6 +156,63 @@ TEST_P(TransactionTest, ALeaseReturnedMidTransactionIsRolledBack) {
   ASSERT_OK(lease);
   EXPECT_FALSE((*lease)->in_transaction());
   EXPECT_EQ(keys(**lease), Keys{});
+}
+
+// A tail's entries go in at COMMIT, all in one finish; entries added under a savepoint that is
+// rolled back go with it (a tail first added there too), and a released savepoint keeps them.
+TEST_P(TransactionTest, TailsFinishOnceAtCommitAndFollowSavepoints) {
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().savepoint("job"));
+  defer(1);  // the tail itself is added inside "job"
+  ASSERT_OK(conn().rollback_to("job"));
+  EXPECT_EQ(conn().tail(&test_tail::kTag), nullptr);
+  defer(2);
+  ASSERT_OK(conn().release("job"));
+  ASSERT_OK(conn().savepoint("job"));
+  defer(3);
+  ASSERT_OK(conn().savepoint("job"));  // the same name nested: the inner one is meant
+  defer(4);
+  ASSERT_OK(conn().rollback_to("job"));
+  defer(5);
+  ASSERT_OK(conn().release("job"));
+  ASSERT_OK(conn().savepoint("other"));
+  defer(6);
+  ASSERT_OK(conn().savepoint("inner"));
+  defer(7);
+  ASSERT_OK(conn().rollback_to("other"));  // takes "inner" and its entries with it
+  ASSERT_OK(conn().release("other"));
+  ASSERT_OK(conn().release("job"));
+  EXPECT_EQ(tail_keys(), Keys{});  // nothing before COMMIT
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(finishes_.load(), 1);
+  EXPECT_EQ(tail_keys(), (Keys{2, 3, 5}));
+  // A new transaction starts with no tail.
+  ASSERT_OK(conn().begin());
+  insert(conn(), 1);
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(finishes_.load(), 1);
+}
+
+TEST_P(TransactionTest, ATailThatFailsFailsTheCommitAndRollbackLeavesNothing) {
+  ASSERT_OK(conn().begin());
+  insert(conn(), 1);
+  defer(10);
+  defer(-1);
+  auto c = conn().commit();
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, "negative_key");
+  EXPECT_TRUE(conn().in_transaction());
+  ASSERT_OK(conn().rollback());
+  EXPECT_EQ(keys(conn()), Keys{});
+  EXPECT_EQ(tail_keys(), Keys{});
+  // Rolled back: the next transaction does not see the old entries.
+  ASSERT_OK(conn().begin());
+  defer(11);
+  ASSERT_OK(conn().rollback());
+  ASSERT_OK(conn().begin());
+  defer(12);
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(tail_keys(), Keys{12});
 }
 
 TANPU_INSTANTIATE_ENGINES(TransactionTest);
