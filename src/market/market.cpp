@@ -346,7 +346,10 @@ Market::Market(store::Store& store, ledger::Ledger& ledger, members::Members& me
       ledger_(ledger),
       members_(members),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      sold_out_(std::make_unique<SoldOut>()) {}
+
+Market::~Market() = default;
 
 // Every market write joins the store's group-committed write path: one commit (one fsync) for many
 // orders, whose holds are written as one ledger batch at the end of the group's transaction
@@ -543,6 +546,7 @@ Result<Offer> Market::withdraw_offer(std::int64_t offer_id) {
     return {};
   });
   if (!r) return fail(r.error());
+  sold_out_->clear();
   return get_offer(offer_id);
 }
 

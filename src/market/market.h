@@ -6,8 +6,10 @@
 // oversells.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -188,6 +190,13 @@ class Market {
  public:
   Market(store::Store& store, ledger::Ledger& ledger, members::Members& members, const Clock& clock,
          Options options = {});
+  ~Market();
+  Market(const Market&) = delete;
+  Market& operator=(const Market&) = delete;
+
+  // How long an offer seen sold out is answered sold out from memory (no oversell depends on it):
+  // a unit given back on another server is on sale here again after at most this long.
+  static constexpr std::chrono::milliseconds kSoldOutFor{250};
 
   // Merchants (operator). Errors: invalid fields (name_required, name_too_long, invalid_category,
   // invalid_settlement, too_many_stores…), merchant_name_taken (conflict).
@@ -253,13 +262,16 @@ class Market {
   const Options& options() const { return options_; }
 
  private:
-  struct Impl;
+  // Offers this process saw sold out (orders.cpp). The buyers who come after the last unit then
+  // cost one look-up of their Idempotency-Key instead of the offer query.
+  struct SoldOut;
   Result<void> transact(const store::WriteJob& job);
   store::Store& store_;
   ledger::Ledger& ledger_;
   members::Members& members_;
   const Clock& clock_;
   Options options_;
+  std::unique_ptr<SoldOut> sold_out_;
 };
 
 // The settlement as CSV (RFC 4180; cells that a spreadsheet would read as a formula are prefixed

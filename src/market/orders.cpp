@@ -253,7 +253,23 @@ Result<Order> Market::place_order(const OrderInput& input) {
   };
   Offer offer;
   std::int64_t merchant_account = 0;
-  {
+  if (auto seen = sold_out_->get(input.offer_id)) {
+    // Sold out a moment ago (Market::SoldOut): only the key is looked up, so a replay still gets
+    // its order; everyone else gets the offer as it was then.
+    auto lease = store_.acquire();
+    if (!lease) return fail(lease.error());
+    auto placed =
+        (*lease)->query("SELECT id FROM market_orders WHERE member_id = ? AND idempotency_key = ?",
+                        {input.member_id, input.idempotency_key});
+    if (!placed) return fail(placed.error());
+    if (!placed->empty()) {
+      auto existing = find_order(**lease, "o.id = ?", {placed->i64(0, 0)});
+      if (!existing) return fail(existing.error());
+      if (*existing) return replay(**existing);
+    }
+    offer = std::move(seen->offer);
+    merchant_account = seen->merchant_account;
+  } else {
     auto lease = store_.acquire();
     if (!lease) return fail(lease.error());
     // One round trip: the offer with its stock, and the order this key placed before, if any.
@@ -276,6 +292,7 @@ Result<Order> Market::place_order(const OrderInput& input) {
     }
     offer = detail::offer_from_row(*rows, 0);
     merchant_account = rows->i64(0, rows->columns() - 2);  // set when the merchant was created
+    if (offer.remaining <= 0) sold_out_->put(offer, merchant_account);
   }
   // Checks that need no lock; the stock, the limits and the points are checked again under lock.
   if (offer.withdrawn) return conflict("offer_withdrawn", "the offer has been withdrawn");
@@ -401,6 +418,10 @@ Result<Order> Market::place_order(const OrderInput& input) {
   for (int attempt = 0;; ++attempt) {
     auto r = transact(job);
     if (r) break;
+    if (r.error().code == "sold_out") {
+      offer.remaining = 0;
+      sold_out_->put(offer, merchant_account);
+    }
     if (r.error().code != store::kUniqueViolation || attempt >= 3) return fail(r.error());
     // The same key raced in from a concurrent request (or, once in 2^60, a voucher code clashed).
     auto lease = store_.acquire();
@@ -566,6 +587,7 @@ Result<Order> Market::cancel_order(std::int64_t member_id, std::int64_t order_id
     return {};
   });
   if (!r) return fail(r.error());
+  sold_out_->clear();  // a unit is back
   return *out;
 }
 
@@ -660,6 +682,7 @@ Result<std::int64_t> Market::cancel_held_orders(store::Connection& c, std::int64
     }
     ++cancelled;
   }
+  if (cancelled > 0) sold_out_->clear();  // units are coming back (once the caller commits)
   return cancelled;
 }
 
@@ -691,7 +714,10 @@ Result<std::int64_t> Market::expire_orders(std::int64_t now_us, std::size_t max)
         return {};
       });
       if (!r) return fail(r.error());
-      if (done) ++expired;
+      if (done) {
+        ++expired;
+        sold_out_->clear();  // a unit is back
+      }
     }
   }
   return expired;

@@ -418,6 +418,39 @@ TEST_P(MarketTest, SimultaneousOrdersBeyondTheBalanceGetExactlyOneHold) {
   EXPECT_TRUE(report->ok()) << report->problems.front();
 }
 
+// Once an offer is seen sold out, buyers are answered from memory; a replay of a placed order
+// still gets its order; a unit given back in this process is on sale again at once, and one given
+// back through another server (a second Market on the same database) within kSoldOutFor.
+TEST_P(MarketTest, SoldOutAnswersAndUnitsGivenBack) {
+  const auto offer = must_offer(offer_input(1, 100));
+  const auto a = funded("a@example.com", 1000);
+  const auto b = funded("b@example.com", 1000);
+  const auto c = funded("c@example.com", 1000);
+  auto first = order(a, offer.id, "k1");
+  ASSERT_OK(first);
+  expect_refused(order(b, offer.id, "k1"), "sold_out");
+  expect_refused(order(b, offer.id, "k2"), "sold_out");
+  auto again = order(a, offer.id, "k1");
+  ASSERT_OK(again);
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->id, first->id);
+  // The same key for another request is still a conflict, not sold_out.
+  expect_refused(order(a, offer.id, "k1", "1 Campus Road"), "idempotency_conflict");
+
+  ASSERT_OK(market_->cancel_order(a.id, first->id));
+  auto second = order(b, offer.id, "k3");  // at once: this process gave the unit back
+  ASSERT_OK(second);
+  expect_refused(order(c, offer.id, "k1"), "sold_out");
+
+  auto other = make_market({});
+  ASSERT_OK(other->cancel_order(b.id, second->id));
+  std::this_thread::sleep_for(market::Market::kSoldOutFor + std::chrono::milliseconds(50));
+  auto third = order(c, offer.id, "k2");
+  ASSERT_OK(third);
+  EXPECT_EQ(remaining(offer.id), 0);
+  EXPECT_EQ(account(c.points_account_id).debits_pending, 100);
+}
+
 TEST_P(MarketTest, SettlementCountsThePeriodAndExportsCsv) {
   const auto alice = funded("alice@example.com", 10'000);
   auto in = offer_input(10, 100);
