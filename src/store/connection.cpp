@@ -24,7 +24,11 @@ Result<void> Connection::commit() {
   std::vector<Tail> tails = std::exchange(tails_, {});
   marks_.clear();
   for (Tail& t : tails) {
-    if (auto r = t.work->finish(*this); !r) return r;
+    if (auto r = t.work->finish(*this); !r) {
+      // Part of the tails' work may be done; none of it may ever be committed.
+      (void)do_rollback();
+      return r;
+    }
   }
   return do_commit();
 }

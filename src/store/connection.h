@@ -66,7 +66,7 @@ class Connection;
 class TransactionTail {
  public:
   virtual ~TransactionTail() = default;
-  // Does the work, inside the transaction. An error fails the COMMIT (nothing is committed).
+  // Does the work, inside the transaction. An error rolls the transaction back instead of COMMIT.
   virtual Result<void> finish(Connection& conn) = 0;
   virtual std::size_t size() const = 0;
   virtual void truncate(std::size_t entries) = 0;
@@ -102,8 +102,8 @@ class Connection {
                                    std::span<const Param> values) = 0;
 
   // Transactions. Savepoints nest inside a transaction. commit() first finishes the transaction's
-  // tails in the order they were added; if one fails, commit() returns its error and the
-  // transaction stays open for the caller to roll back.
+  // tails in the order they were added; if one fails, commit() rolls the transaction back and
+  // returns that error.
   Result<void> begin();
   Result<void> commit();
   Result<void> rollback();
