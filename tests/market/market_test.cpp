@@ -25,6 +25,16 @@ class MarketTest : public MarketFixture {
     const auto a = account(m.points_account_id);
     return {count("market_orders"), remaining(offer_id), a.available(), a.debits_pending};
   }
+  // tanpu verify's checks over the whole database.
+  void expect_ledger_verifies() {
+    auto lease = db_->store().acquire();
+    ASSERT_OK(lease);
+    ASSERT_OK((*lease)->begin());
+    auto report = ledger::verify(**lease);
+    (void)(*lease)->rollback();
+    ASSERT_OK(report);
+    EXPECT_TRUE(report->ok()) << report->problems.front();
+  }
   void expect_refused(const Result<market::Order>& r, std::string_view code) {
     ASSERT_FALSE(r.has_value()) << "expected " << code;
     EXPECT_EQ(r.error().code, code) << r.error().message;
@@ -346,11 +356,7 @@ TEST_P(MarketTest, ConcurrentBuyersNeverOversell) {
   ASSERT_OK(over);
   EXPECT_EQ(over->i64(0, 0), 0);
   for (const auto& b : buyers) EXPECT_GE(account(b.points_account_id).available(), 800);
-  ASSERT_OK((*lease)->begin());
-  auto report = ledger::verify(**lease);
-  (void)(*lease)->rollback();
-  ASSERT_OK(report);
-  EXPECT_TRUE(report->ok()) << report->problems.front();
+  expect_ledger_verifies();
 }
 
 // Each member can pay for one of the two orders it places at once, on two offers. Both pass the
@@ -411,11 +417,7 @@ TEST_P(MarketTest, SimultaneousOrdersBeyondTheBalanceGetExactlyOneHold) {
     ASSERT_OK(rows);
     EXPECT_EQ(rows->i64(0, 0) + remaining(o.id), kStock);
   }
-  ASSERT_OK((*lease)->begin());
-  auto report = ledger::verify(**lease);
-  (void)(*lease)->rollback();
-  ASSERT_OK(report);
-  EXPECT_TRUE(report->ok()) << report->problems.front();
+  expect_ledger_verifies();
 }
 
 // Once an offer is seen sold out, buyers are answered from memory; a replay of a placed order
