@@ -6,6 +6,7 @@
 
 #include "core/crypto.h"
 #include "ingest/text.h"
+#include "store/key_rows.h"
 
 namespace tanpu::ingest {
 namespace {
@@ -147,23 +148,25 @@ Result<Consent> Consents::revoke(std::int64_t member_id, std::string_view source
 
 Result<std::unordered_map<std::string, Consents::LiveGrant>> Consents::live_grants(
     store::Connection& c, std::string_view source_id, std::span<const std::string> refs) {
-  constexpr std::size_t kChunk = 400;  // refs per IN (…) query
   std::unordered_map<std::string, LiveGrant> out;
-  for (std::size_t at = 0; at < refs.size(); at += kChunk) {
-    const std::size_t n = std::min(kChunk, refs.size() - at);
-    std::string sql =
-        "SELECT partner_user_ref, member_id, scenarios FROM ingest_consents WHERE "
-        "source_id = ? AND revoked_at_us IS NULL AND partner_user_ref IN (";
-    std::vector<store::Param> params{source_id};
-    for (std::size_t k = 0; k < n; ++k) {
-      sql += k == 0 ? "?" : ", ?";
-      params.emplace_back(std::string_view(refs[at + k]));
-    }
-    auto rows = c.query(sql + ")", params);
-    if (!rows) return fail(rows.error());
-    for (std::size_t r = 0; r < rows->size(); ++r)
-      out[std::string(rows->text(r, 0))] = LiveGrant{rows->i64(r, 1), split_list(rows->text(r, 2))};
-  }
+  store::KeyRows keys(c.dialect(), {store::KeyType::text});
+  for (const std::string& ref : refs) keys.add({std::string_view(ref)});
+  auto found = keys.each(
+      512, [&](std::string_view key_rows, std::vector<store::Param>& params) -> Result<void> {
+        params.emplace_back(source_id);
+        auto rows =
+            c.query("WITH k (ref) AS (" + std::string(key_rows) +
+                        ") SELECT c.partner_user_ref, c.member_id, c.scenarios FROM k JOIN "
+                        "ingest_consents c ON c.source_id = ? AND c.partner_user_ref = k.ref "
+                        "AND c.revoked_at_us IS NULL",
+                    params);
+        if (!rows) return fail(rows.error());
+        for (std::size_t r = 0; r < rows->size(); ++r)
+          out[std::string(rows->text(r, 0))] =
+              LiveGrant{rows->i64(r, 1), split_list(rows->text(r, 2))};
+        return {};
+      });
+  if (!found) return fail(found.error());
   return out;
 }
 

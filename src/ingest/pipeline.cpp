@@ -15,6 +15,7 @@
 #include "methodology/quantify.h"
 #include "methodology/query_json.h"
 #include "points/points.h"
+#include "store/key_rows.h"
 #include "store/sql_text.h"
 
 namespace tanpu::ingest {
@@ -261,40 +262,43 @@ Result<void> apply_replays(store::Connection& c, const Source& source, std::vect
   for (std::size_t i = 0; i < items.size(); ++i)
     if (!items[i].decided && items[i].first_of_id == SIZE_MAX) open.push_back(i);
   std::unordered_map<std::string, std::size_t> by_id;
-  for (std::size_t i : open) by_id[items[i].external_id] = i;
-  for (std::size_t at = 0; at < open.size(); at += kChunk) {
-    const std::size_t n = store::padded_items(std::min(kChunk, open.size() - at));
-    std::vector<store::Param> params{std::string_view(source.id)};
-    for (std::size_t k = 0; k < n; ++k)
-      params.emplace_back(
-          std::string_view(items[open[std::min(at + k, open.size() - 1)]].external_id));
-    auto rows = c.query(
-        "SELECT external_id, content_hash, outcome, reason, reduction_mg, points, "
-        "methodology, duplicate_of, provisional, review_reason FROM ingest_records WHERE "
-        "source_id = ? AND external_id IN " +
-            store::placeholder_list(n),
-        params);
-    if (!rows) return fail(rows.error());
-    for (std::size_t r = 0; r < rows->size(); ++r) {
-      Item& it = items[by_id.at(std::string(rows->text(r, 0)))];
-      if (rows->text(r, 1) != it.content_hash) {
-        reject(it, "conflict", "this external_id was sent before with other content",
-               "external_id");
-        continue;
-      }
-      it.out.outcome = std::string(rows->text(r, 2));
-      it.out.reason = std::string(rows->text(r, 3));
-      it.out.reduction_mg = rows->i64(r, 4);
-      it.out.points = rows->i64(r, 5);
-      it.out.methodology = std::string(rows->text(r, 6));
-      it.out.duplicate_of = std::string(rows->text(r, 7));
-      it.out.provisional = rows->i64(r, 8) != 0;
-      it.out.message = std::string(rows->text(r, 9));  // a reviewer's reason for a rejection
-      it.out.replay = true;
-      it.decided = true;
-    }
+  store::KeyRows keys(c.dialect(), {store::KeyType::text});
+  for (std::size_t i : open) {
+    by_id[items[i].external_id] = i;
+    keys.add({std::string_view(items[i].external_id)});
   }
-  return {};
+  return keys.each(
+      kChunk, [&](std::string_view key_rows, std::vector<store::Param>& params) -> Result<void> {
+        params.emplace_back(std::string_view(source.id));
+        auto rows = c.query(
+            "WITH k (external_id) AS (" + std::string(key_rows) +
+                ") SELECT r.external_id, r.content_hash, r.outcome, r.reason, r.reduction_mg, "
+                "r.points, r.methodology, r.duplicate_of, r.provisional, r.review_reason FROM k "
+                "JOIN "
+                "ingest_records r ON r.source_id = ? AND r.external_id = k.external_id",
+            params);
+        if (!rows) return fail(rows.error());
+        for (std::size_t r = 0; r < rows->size(); ++r) {
+          Item& it = items[by_id.at(std::string(rows->text(r, 0)))];
+          if (it.decided) continue;  // the padding of a VALUES list finds its last row again
+          if (rows->text(r, 1) != it.content_hash) {
+            reject(it, "conflict", "this external_id was sent before with other content",
+                   "external_id");
+            continue;
+          }
+          it.out.outcome = std::string(rows->text(r, 2));
+          it.out.reason = std::string(rows->text(r, 3));
+          it.out.reduction_mg = rows->i64(r, 4);
+          it.out.points = rows->i64(r, 5);
+          it.out.methodology = std::string(rows->text(r, 6));
+          it.out.duplicate_of = std::string(rows->text(r, 7));
+          it.out.provisional = rows->i64(r, 8) != 0;
+          it.out.message = std::string(rows->text(r, 9));  // a reviewer's reason for a rejection
+          it.out.replay = true;
+          it.decided = true;
+        }
+        return {};
+      });
 }
 
 // Live consents of the batch's partner users: the member, and the scenarios granted.
@@ -371,30 +375,30 @@ Result<void> apply_dedup(store::Connection& c, const Source& source, std::vector
   };
   std::unordered_map<std::int64_t, std::vector<Seen>> seen;
   std::set<std::pair<std::string, std::string>> found_keys;  // overlapping windows find a row twice
-  std::vector<store::Param> params;
-  for (std::size_t at = 0; at < windows.size(); at += kChunk) {
-    const std::size_t n = store::padded_items(std::min(kChunk, windows.size() - at));
-    params.clear();
-    for (std::size_t k = 0; k < n; ++k) {
-      const auto& w = windows[std::min(at + k, windows.size() - 1)];
-      params.insert(params.end(), {w[0], w[1], w[2]});
-    }
-    params.emplace_back(std::string_view(source.id));
-    auto rows = c.query(
-        "WITH w (member_id, from_us, to_us) AS (VALUES " + store::placeholder_rows(n, 3) +
-            ") SELECT r.member_id, r.scenario, r.occurred_at_us, r.source_id, r.external_id FROM "
-            "w JOIN ingest_records r ON r.member_id = w.member_id AND r.occurred_at_us BETWEEN "
-            "w.from_us AND w.to_us WHERE r.source_id <> ? "
-            "AND r.outcome IN ('credited', 'capped', 'pending_review')",
-        params);
-    if (!rows) return fail(rows.error());
-    for (std::size_t r = 0; r < rows->size(); ++r) {
-      if (!found_keys.emplace(rows->text(r, 3), rows->text(r, 4)).second) continue;
-      seen[rows->i64(r, 0)].push_back(
-          {std::string(rows->text(r, 1)), rows->i64(r, 2),
-           std::string(rows->text(r, 3)) + "/" + std::string(rows->text(r, 4))});
-    }
-  }
+  store::KeyRows keys(c.dialect(),
+                      {store::KeyType::bigint, store::KeyType::bigint, store::KeyType::bigint});
+  for (const auto& w : windows) keys.add({w[0], w[1], w[2]});
+  auto searched = keys.each(
+      kChunk, [&](std::string_view key_rows, std::vector<store::Param>& params) -> Result<void> {
+        params.emplace_back(std::string_view(source.id));
+        auto rows = c.query(
+            "WITH w (member_id, from_us, to_us) AS (" + std::string(key_rows) +
+                ") SELECT r.member_id, r.scenario, r.occurred_at_us, r.source_id, r.external_id "
+                "FROM "
+                "w JOIN ingest_records r ON r.member_id = w.member_id AND r.occurred_at_us BETWEEN "
+                "w.from_us AND w.to_us WHERE r.source_id <> ? "
+                "AND r.outcome IN ('credited', 'capped', 'pending_review')",
+            params);
+        if (!rows) return fail(rows.error());
+        for (std::size_t r = 0; r < rows->size(); ++r) {
+          if (!found_keys.emplace(rows->text(r, 3), rows->text(r, 4)).second) continue;
+          seen[rows->i64(r, 0)].push_back(
+              {std::string(rows->text(r, 1)), rows->i64(r, 2),
+               std::string(rows->text(r, 3)) + "/" + std::string(rows->text(r, 4))});
+        }
+        return {};
+      });
+  if (!searched) return searched;
   for (auto& it : items) {
     if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
     const std::int64_t w = it.q->outcome.methodology->dedup_window_s * 1'000'000;
@@ -429,25 +433,22 @@ Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::ve
     keys.emplace(it.member_id, "m:" + month_of(it.day));
   }
   std::map<UsageKey, Usage> usage;
-  const std::vector<std::pair<std::int64_t, std::string>> list(keys.begin(), keys.end());
-  std::vector<store::Param> params;
-  for (std::size_t at = 0; at < list.size(); at += kChunk) {
-    const std::size_t n = store::padded_items(std::min(kChunk, list.size() - at));
-    params.clear();
-    for (std::size_t k = 0; k < n; ++k) {
-      const auto& key = list[std::min(at + k, list.size() - 1)];
-      params.insert(params.end(), {key.first, std::string_view(key.second)});
-    }
-    auto rows = c.query(
-        "WITH k (member_id, period) AS (VALUES " + store::placeholder_rows(n, 2) +
-            ") SELECT u.member_id, u.period, u.code, u.reduction_mg, u.records, u.points FROM k "
-            "JOIN ingest_member_usage u ON u.member_id = k.member_id AND u.period = k.period",
-        params);
-    if (!rows) return fail(rows.error());
-    for (std::size_t r = 0; r < rows->size(); ++r)
-      usage[{rows->i64(r, 0), std::string(rows->text(r, 1)), std::string(rows->text(r, 2))}] =
-          Usage{rows->i64(r, 3), rows->i64(r, 4), rows->i64(r, 5)};
-  }
+  store::KeyRows rows_of(c.dialect(), {store::KeyType::bigint, store::KeyType::text});
+  for (const auto& key : keys) rows_of.add({key.first, std::string_view(key.second)});
+  auto loaded = rows_of.each(
+      kChunk, [&](std::string_view key_rows, std::vector<store::Param>& params) -> Result<void> {
+        auto rows = c.query("WITH k (member_id, period) AS (" + std::string(key_rows) +
+                                ") SELECT u.member_id, u.period, u.code, u.reduction_mg, "
+                                "u.records, u.points FROM k JOIN ingest_member_usage u ON "
+                                "u.member_id = k.member_id AND u.period = k.period",
+                            params);
+        if (!rows) return fail(rows.error());
+        for (std::size_t r = 0; r < rows->size(); ++r)
+          usage[{rows->i64(r, 0), std::string(rows->text(r, 1)), std::string(rows->text(r, 2))}] =
+              Usage{rows->i64(r, 3), rows->i64(r, 4), rows->i64(r, 5)};
+        return {};
+      });
+  if (!loaded) return fail(loaded.error());
   return usage;
 }
 

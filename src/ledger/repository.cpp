@@ -7,6 +7,7 @@
 #include "core/assert.h"
 #include "core/units.h"
 #include "ledger/chain.h"
+#include "store/key_rows.h"
 
 namespace tanpu::ledger {
 namespace {
@@ -410,22 +411,16 @@ Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t 
   }
   // PostgreSQL: one statement for every account of the batch, its columns sent as six arrays
   // (a VALUES list costs PostgreSQL more than twice as much per row to parse and plan).
-  std::array<std::string, 6> arrays;
-  for (std::string& a : arrays) {
-    a.reserve(touched.size() * 12 + 2);
-    a = "{";
-  }
-  for (std::size_t i = 0; i < touched.size(); ++i) {
-    const Account* a = touched[i];
+  std::array<std::vector<std::int64_t>, 6> columns;
+  for (auto& column : columns) column.reserve(touched.size());
+  for (const Account* a : touched) {
     const std::array<std::int64_t, 6> v = {
         a->id,      a->debits_pending, a->debits_posted, a->credits_pending, a->credits_posted,
         a->last_seq};
-    for (std::size_t c = 0; c < v.size(); ++c) {
-      if (i > 0) arrays[c] += ',';
-      arrays[c] += std::to_string(v[c]);
-    }
+    for (std::size_t c = 0; c < v.size(); ++c) columns[c].push_back(v[c]);
   }
-  for (std::string& a : arrays) a += '}';
+  std::array<std::string, 6> arrays;
+  for (std::size_t c = 0; c < arrays.size(); ++c) arrays[c] = store::pg_bigint_array(columns[c]);
   auto r = conn_.exec(
       "UPDATE ledger_accounts AS a SET debits_pending = v.dp, debits_posted = v.dpo, "
       "credits_pending = v.cp, credits_posted = v.cpo, last_seq = v.ls FROM unnest(CAST(? AS "

@@ -1,0 +1,172 @@
+// store::KeyRows and the array form of upsert_rows on each engine: keys of any text reach the
+// query unchanged, every key is looked up, and a statement per chunk (SQLite) or one (PostgreSQL).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/connection.h"
+#include "store/key_rows.h"
+#include "support/test_store.h"
+
+namespace tanpu::store {
+namespace {
+
+using test::EngineTest;
+using test::TestStore;
+
+// Text that an array literal or a VALUES list must carry unchanged.
+const std::vector<std::string> kAwkward = {
+    "plain", "quote\"inside", "back\\slash", "comma,inside", "{braces}", " spaced ", "NULL",
+    "",      "中文 ref",      "trailing\\",  "\"",           "a'b"};
+
+class KeyRowsTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    db_.emplace(engine());
+    auto lease = db_->store().acquire();
+    ASSERT_OK(lease);
+    lease_.emplace(std::move(*lease));
+    ASSERT_OK(conn().exec_script(
+        "CREATE TABLE keyed (member_id BIGINT NOT NULL, ref TEXT NOT NULL, n BIGINT NOT NULL, "
+        "PRIMARY KEY (member_id, ref))"));
+  }
+  Connection& conn() { return **lease_; }
+
+  // The rows of `keyed` that the keys find, by (member, ref) → n, and how many statements ran.
+  std::map<std::pair<std::int64_t, std::string>, std::int64_t> lookup(const KeyRows& keys,
+                                                                      std::size_t chunk,
+                                                                      int* statements) {
+    std::map<std::pair<std::int64_t, std::string>, std::int64_t> found;
+    *statements = 0;
+    auto r =
+        keys.each(chunk, [&](std::string_view rows, std::vector<Param>& params) -> Result<void> {
+          ++*statements;
+          params.emplace_back(std::int64_t{0});  // a parameter of the query's own, after the keys
+          auto got = conn().query("WITH k (member_id, ref) AS (" + std::string(rows) +
+                                      ") SELECT t.member_id, t.ref, t.n FROM k JOIN keyed t ON "
+                                      "t.member_id = k.member_id AND t.ref = k.ref WHERE t.n > ?",
+                                  params);
+          if (!got) return fail(got.error());
+          for (std::size_t i = 0; i < got->size(); ++i)
+            found[{got->i64(i, 0), std::string(got->text(i, 1))}] = got->i64(i, 2);
+          return {};
+        });
+    EXPECT_OK(r);
+    return found;
+  }
+
+  std::optional<TestStore> db_;
+  std::optional<Lease> lease_;  // declared last: returned before the store closes
+};
+
+TEST_P(KeyRowsTest, AwkwardTextKeysFindExactlyTheirRows) {
+  for (std::size_t i = 0; i < kAwkward.size(); ++i)
+    ASSERT_OK(conn().exec(
+        "INSERT INTO keyed VALUES (?, ?, ?)",
+        {std::int64_t{7}, std::string_view(kAwkward[i]), static_cast<std::int64_t>(i + 1)}));
+  KeyRows keys(conn().dialect(), {KeyType::bigint, KeyType::text});
+  for (const std::string& ref : kAwkward) keys.add({std::int64_t{7}, std::string_view(ref)});
+  keys.add({std::int64_t{8}, std::string_view("plain")});  // no such row
+  keys.add({std::int64_t{7}, std::string_view("quote")});  // a prefix of a key, no such row
+  int statements = 0;
+  const auto found = lookup(keys, 1024, &statements);
+  EXPECT_EQ(statements, 1);
+  ASSERT_EQ(found.size(), kAwkward.size());
+  for (std::size_t i = 0; i < kAwkward.size(); ++i) {
+    const auto at = found.find({7, kAwkward[i]});
+    ASSERT_NE(at, found.end()) << kAwkward[i];
+    EXPECT_EQ(at->second, static_cast<std::int64_t>(i + 1));
+  }
+}
+
+TEST_P(KeyRowsTest, ManyKeysAreChunkedOnSqliteAndOneStatementOnPostgres) {
+  for (std::int64_t m = 0; m < 3000; m += 3)
+    ASSERT_OK(conn().exec("INSERT INTO keyed VALUES (?, 'r', ?)", {m, m + 1}));
+  KeyRows keys(conn().dialect(), {KeyType::bigint, KeyType::text});
+  for (std::int64_t m = 0; m < 3000; ++m) keys.add({m, std::string_view("r")});
+  EXPECT_EQ(keys.size(), 3000u);
+  int statements = 0;
+  const auto found = lookup(keys, 1024, &statements);
+  EXPECT_EQ(statements, conn().dialect() == Dialect::sqlite ? 3 : 1);
+  ASSERT_EQ(found.size(), 1000u);
+  for (const auto& [key, n] : found) {
+    EXPECT_EQ(key.first % 3, 0);
+    EXPECT_EQ(n, key.first + 1);
+  }
+}
+
+TEST_P(KeyRowsTest, NoKeysRunsNoStatement) {
+  KeyRows keys(conn().dialect(), {KeyType::text});
+  EXPECT_TRUE(keys.empty());
+  int statements = 0;
+  auto r = keys.each(16, [&](std::string_view, std::vector<Param>&) -> Result<void> {
+    ++statements;
+    return {};
+  });
+  EXPECT_OK(r);
+  EXPECT_EQ(statements, 0);
+}
+
+TEST_P(KeyRowsTest, AnErrorOfTheQueryStopsAndIsReturned) {
+  KeyRows keys(conn().dialect(), {KeyType::bigint});
+  for (std::int64_t i = 0; i < 40; ++i) keys.add({i});
+  int statements = 0;
+  auto r = keys.each(8, [&](std::string_view rows, std::vector<Param>& params) -> Result<void> {
+    ++statements;
+    auto got = conn().query(
+        "WITH k (id) AS (" + std::string(rows) + ") SELECT no_such_column FROM k", params);
+    if (!got) return fail(got.error());
+    return {};
+  });
+  EXPECT_FALSE(r.has_value());
+  EXPECT_EQ(statements, 1);
+}
+
+// upsert_rows: one array statement on PostgreSQL, VALUES chunks on SQLite; the same rows either
+// way.
+TEST_P(KeyRowsTest, UpsertRowsCarriesAwkwardTextAndAddsOnConflict) {
+  std::vector<Param> values;
+  for (std::size_t i = 0; i < kAwkward.size(); ++i)
+    values.insert(values.end(), {std::int64_t{1}, std::string_view(kAwkward[i]),
+                                 static_cast<std::int64_t>(i + 1)});
+  for (int round = 0; round < 2; ++round)
+    ASSERT_OK(upsert_rows(conn(), "keyed", "member_id, ref, n", 3, "member_id, ref",
+                          "n = keyed.n + excluded.n", values));
+  auto rows = conn().query("SELECT ref, n FROM keyed WHERE member_id = 1");
+  ASSERT_OK(rows);
+  ASSERT_EQ(rows->size(), kAwkward.size());
+  std::map<std::string, std::int64_t> got;
+  for (std::size_t r = 0; r < rows->size(); ++r)
+    got[std::string(rows->text(r, 0))] = rows->i64(r, 1);
+  for (std::size_t i = 0; i < kAwkward.size(); ++i)
+    EXPECT_EQ(got[kAwkward[i]], 2 * static_cast<std::int64_t>(i + 1)) << kAwkward[i];
+}
+
+TEST_P(KeyRowsTest, UpsertRowsWithNullsFallsBackToValues) {
+  ASSERT_OK(conn().exec_script("CREATE TABLE maybe (id BIGINT NOT NULL PRIMARY KEY, note TEXT)"));
+  const std::vector<Param> values = {std::int64_t{1}, nullptr, std::int64_t{2},
+                                     std::string_view("x")};
+  ASSERT_OK(upsert_rows(conn(), "maybe", "id, note", 2, "id", "note = excluded.note", values));
+  auto rows = conn().query("SELECT id, note FROM maybe ORDER BY id");
+  ASSERT_OK(rows);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_TRUE(rows->is_null(0, 1));
+  EXPECT_EQ(rows->text(1, 1), "x");
+}
+
+TANPU_INSTANTIATE_ENGINES(KeyRowsTest);
+
+TEST(PgArrayLiteral, QuotesEveryTextElementAndEscapesQuotesAndBackslashes) {
+  EXPECT_EQ(pg_bigint_array({}), "{}");
+  EXPECT_EQ(pg_bigint_array({1, -2, INT64_MAX}), "{1,-2,9223372036854775807}");
+  EXPECT_EQ(pg_text_array({}), "{}");
+  EXPECT_EQ(pg_text_array({"a", "", "b\"c", "d\\e", "NULL"}),
+            "{\"a\",\"\",\"b\\\"c\",\"d\\\\e\",\"NULL\"}");
+}
+
+}  // namespace
+}  // namespace tanpu::store
