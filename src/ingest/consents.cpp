@@ -149,23 +149,17 @@ Result<Consent> Consents::revoke(std::int64_t member_id, std::string_view source
 Result<std::unordered_map<std::string, Consents::LiveGrant>> Consents::live_grants(
     store::Connection& c, std::string_view source_id, std::span<const std::string> refs) {
   std::unordered_map<std::string, LiveGrant> out;
-  store::KeyRows keys(c.dialect(), {store::KeyType::text});
+  store::KeyRows keys(c.dialect(), {{"ref", store::KeyType::text}});
   for (const std::string& ref : refs) keys.add({std::string_view(ref)});
-  auto found = keys.each(
-      512, [&](std::string_view key_rows, std::vector<store::Param>& params) -> Result<void> {
-        params.emplace_back(source_id);
-        auto rows =
-            c.query("WITH k (ref) AS (" + std::string(key_rows) +
-                        ") SELECT c.partner_user_ref, c.member_id, c.scenarios FROM k JOIN "
-                        "ingest_consents c ON c.source_id = ? AND c.partner_user_ref = k.ref "
-                        "AND c.revoked_at_us IS NULL",
-                    params);
-        if (!rows) return fail(rows.error());
-        for (std::size_t r = 0; r < rows->size(); ++r)
-          out[std::string(rows->text(r, 0))] =
-              LiveGrant{rows->i64(r, 1), split_list(rows->text(r, 2))};
-        return {};
-      });
+  const store::Param source{source_id};
+  auto found =
+      keys.join(c, "c.partner_user_ref, c.member_id, c.scenarios", "ingest_consents", "c",
+                "c.source_id = ? AND c.partner_user_ref = k.ref AND c.revoked_at_us IS NULL",
+                {&source, 1}, [&](const store::Rows& rows) {
+                  for (std::size_t r = 0; r < rows.size(); ++r)
+                    out[std::string(rows.text(r, 0))] =
+                        LiveGrant{rows.i64(r, 1), split_list(rows.text(r, 2))};
+                });
   if (!found) return fail(found.error());
   return out;
 }

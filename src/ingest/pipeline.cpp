@@ -24,8 +24,6 @@ namespace {
 using nlohmann::json;
 namespace m = methodology;
 
-constexpr std::size_t kChunk = 1024;  // keys per IN (…) or VALUES list; a power of two
-
 // One record on its way through the pipeline.
 struct Item {
   json record;
@@ -262,42 +260,37 @@ Result<void> apply_replays(store::Connection& c, const Source& source, std::vect
   for (std::size_t i = 0; i < items.size(); ++i)
     if (!items[i].decided && items[i].first_of_id == SIZE_MAX) open.push_back(i);
   std::unordered_map<std::string, std::size_t> by_id;
-  store::KeyRows keys(c.dialect(), {store::KeyType::text});
+  store::KeyRows keys(c.dialect(), {{"external_id", store::KeyType::text}});
   for (std::size_t i : open) {
     by_id[items[i].external_id] = i;
     keys.add({std::string_view(items[i].external_id)});
   }
-  return keys.each(
-      kChunk, [&](std::string_view key_rows, std::vector<store::Param>& params) -> Result<void> {
-        params.emplace_back(std::string_view(source.id));
-        auto rows = c.query(
-            "WITH k (external_id) AS (" + std::string(key_rows) +
-                ") SELECT r.external_id, r.content_hash, r.outcome, r.reason, r.reduction_mg, "
-                "r.points, r.methodology, r.duplicate_of, r.provisional, r.review_reason FROM k "
-                "JOIN "
-                "ingest_records r ON r.source_id = ? AND r.external_id = k.external_id",
-            params);
-        if (!rows) return fail(rows.error());
-        for (std::size_t r = 0; r < rows->size(); ++r) {
-          Item& it = items[by_id.at(std::string(rows->text(r, 0)))];
+  const store::Param source_id{std::string_view(source.id)};
+  return keys.join(
+      c,
+      "r.external_id, r.content_hash, r.outcome, r.reason, r.reduction_mg, r.points, "
+      "r.methodology, r.duplicate_of, r.provisional, r.review_reason",
+      "ingest_records", "r", "r.source_id = ? AND r.external_id = k.external_id", {&source_id, 1},
+      [&](const store::Rows& rows) {
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+          Item& it = items[by_id.at(std::string(rows.text(r, 0)))];
           if (it.decided) continue;  // the padding of a VALUES list finds its last row again
-          if (rows->text(r, 1) != it.content_hash) {
+          if (rows.text(r, 1) != it.content_hash) {
             reject(it, "conflict", "this external_id was sent before with other content",
                    "external_id");
             continue;
           }
-          it.out.outcome = std::string(rows->text(r, 2));
-          it.out.reason = std::string(rows->text(r, 3));
-          it.out.reduction_mg = rows->i64(r, 4);
-          it.out.points = rows->i64(r, 5);
-          it.out.methodology = std::string(rows->text(r, 6));
-          it.out.duplicate_of = std::string(rows->text(r, 7));
-          it.out.provisional = rows->i64(r, 8) != 0;
-          it.out.message = std::string(rows->text(r, 9));  // a reviewer's reason for a rejection
+          it.out.outcome = std::string(rows.text(r, 2));
+          it.out.reason = std::string(rows.text(r, 3));
+          it.out.reduction_mg = rows.i64(r, 4);
+          it.out.points = rows.i64(r, 5);
+          it.out.methodology = std::string(rows.text(r, 6));
+          it.out.duplicate_of = std::string(rows.text(r, 7));
+          it.out.provisional = rows.i64(r, 8) != 0;
+          it.out.message = std::string(rows.text(r, 9));  // a reviewer's reason for a rejection
           it.out.replay = true;
           it.decided = true;
         }
-        return {};
       });
 }
 
@@ -375,29 +368,24 @@ Result<void> apply_dedup(store::Connection& c, const Source& source, std::vector
   };
   std::unordered_map<std::int64_t, std::vector<Seen>> seen;
   std::set<std::pair<std::string, std::string>> found_keys;  // overlapping windows find a row twice
-  store::KeyRows keys(c.dialect(),
-                      {store::KeyType::bigint, store::KeyType::bigint, store::KeyType::bigint});
+  store::KeyRows keys(c.dialect(), {{"member_id", store::KeyType::bigint},
+                                    {"from_us", store::KeyType::bigint},
+                                    {"to_us", store::KeyType::bigint}});
   for (const auto& w : windows) keys.add({w[0], w[1], w[2]});
-  auto searched = keys.each(
-      kChunk, [&](std::string_view key_rows, std::vector<store::Param>& params) -> Result<void> {
-        params.emplace_back(std::string_view(source.id));
-        auto rows = c.query(
-            "WITH w (member_id, from_us, to_us) AS (" + std::string(key_rows) +
-                ") SELECT r.member_id, r.scenario, r.occurred_at_us, r.source_id, r.external_id "
-                "FROM "
-                "w JOIN ingest_records r ON r.member_id = w.member_id AND r.occurred_at_us BETWEEN "
-                "w.from_us AND w.to_us WHERE r.source_id <> ? "
-                "AND r.outcome IN ('credited', 'capped', 'pending_review')",
-            params);
-        if (!rows) return fail(rows.error());
-        for (std::size_t r = 0; r < rows->size(); ++r) {
-          if (!found_keys.emplace(rows->text(r, 3), rows->text(r, 4)).second) continue;
-          seen[rows->i64(r, 0)].push_back(
-              {std::string(rows->text(r, 1)), rows->i64(r, 2),
-               std::string(rows->text(r, 3)) + "/" + std::string(rows->text(r, 4))});
-        }
-        return {};
-      });
+  const store::Param source_id{std::string_view(source.id)};
+  auto searched =
+      keys.join(c, "r.member_id, r.scenario, r.occurred_at_us, r.source_id, r.external_id",
+                "ingest_records", "r",
+                "r.member_id = k.member_id AND r.occurred_at_us BETWEEN k.from_us AND k.to_us AND "
+                "r.source_id <> ? AND r.outcome IN ('credited', 'capped', 'pending_review')",
+                {&source_id, 1}, [&](const store::Rows& rows) {
+                  for (std::size_t r = 0; r < rows.size(); ++r) {
+                    if (!found_keys.emplace(rows.text(r, 3), rows.text(r, 4)).second) continue;
+                    seen[rows.i64(r, 0)].push_back(
+                        {std::string(rows.text(r, 1)), rows.i64(r, 2),
+                         std::string(rows.text(r, 3)) + "/" + std::string(rows.text(r, 4))});
+                  }
+                });
   if (!searched) return searched;
   for (auto& it : items) {
     if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
@@ -433,20 +421,16 @@ Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::ve
     keys.emplace(it.member_id, "m:" + month_of(it.day));
   }
   std::map<UsageKey, Usage> usage;
-  store::KeyRows rows_of(c.dialect(), {store::KeyType::bigint, store::KeyType::text});
+  store::KeyRows rows_of(c.dialect(),
+                         {{"member_id", store::KeyType::bigint}, {"period", store::KeyType::text}});
   for (const auto& key : keys) rows_of.add({key.first, std::string_view(key.second)});
-  auto loaded = rows_of.each(
-      kChunk, [&](std::string_view key_rows, std::vector<store::Param>& params) -> Result<void> {
-        auto rows = c.query("WITH k (member_id, period) AS (" + std::string(key_rows) +
-                                ") SELECT u.member_id, u.period, u.code, u.reduction_mg, "
-                                "u.records, u.points FROM k JOIN ingest_member_usage u ON "
-                                "u.member_id = k.member_id AND u.period = k.period",
-                            params);
-        if (!rows) return fail(rows.error());
-        for (std::size_t r = 0; r < rows->size(); ++r)
-          usage[{rows->i64(r, 0), std::string(rows->text(r, 1)), std::string(rows->text(r, 2))}] =
-              Usage{rows->i64(r, 3), rows->i64(r, 4), rows->i64(r, 5)};
-        return {};
+  auto loaded = rows_of.join(
+      c, "u.member_id, u.period, u.code, u.reduction_mg, u.records, u.points",
+      "ingest_member_usage", "u", "u.member_id = k.member_id AND u.period = k.period", {},
+      [&](const store::Rows& rows) {
+        for (std::size_t r = 0; r < rows.size(); ++r)
+          usage[{rows.i64(r, 0), std::string(rows.text(r, 1)), std::string(rows.text(r, 2))}] =
+              Usage{rows.i64(r, 3), rows.i64(r, 4), rows.i64(r, 5)};
       });
   if (!loaded) return fail(loaded.error());
   return usage;

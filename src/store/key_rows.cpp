@@ -10,9 +10,14 @@
 
 namespace tanpu::store {
 
-KeyRows::KeyRows(Dialect dialect, std::vector<KeyType> types)
-    : dialect_(dialect), types_(std::move(types)) {
-  TANPU_ASSERT(!types_.empty());
+KeyRows::KeyRows(Dialect dialect, std::vector<KeyColumn> columns) : dialect_(dialect) {
+  TANPU_ASSERT(!columns.empty());
+  for (const KeyColumn& col : columns) {
+    TANPU_ASSERT(is_sql_identifier(col.name));
+    names_.emplace_back(col.name);
+    types_.push_back(col.type);
+    if (col.type == KeyType::bigint) ++n_ints_;
+  }
 }
 
 void KeyRows::add(std::initializer_list<Value> row) {
@@ -27,32 +32,27 @@ void KeyRows::add(std::initializer_list<Value> row) {
   ++rows_;
 }
 
-namespace {
-
-std::size_t count_of(const std::vector<KeyType>& types, KeyType t) {
-  return static_cast<std::size_t>(std::count(types.begin(), types.end(), t));
+void KeyRows::row_params(std::size_t row, std::vector<Param>& out) const {
+  const std::size_t n_texts = types_.size() - n_ints_;
+  std::size_t int_col = 0;
+  std::size_t text_col = 0;
+  for (const KeyType t : types_) {
+    if (t == KeyType::bigint)
+      out.emplace_back(ints_[row * n_ints_ + int_col++]);
+    else
+      out.emplace_back(std::string_view(texts_[row * n_texts + text_col++]));
+  }
 }
 
-}  // namespace
-
-Result<void> KeyRows::each(
-    std::size_t chunk,
-    const std::function<Result<void>(std::string_view, std::vector<Param>&)>& fn) const {
+Result<void> KeyRows::join(Connection& c, std::string_view select, std::string_view table,
+                           std::string_view alias, std::string_view on,
+                           std::span<const Param> params,
+                           const std::function<void(const Rows&)>& fn, std::size_t chunk) const {
+  TANPU_ASSERT(c.dialect() == dialect_ && is_sql_identifier(table) && is_sql_identifier(alias));
   if (rows_ == 0) return {};
-  const std::size_t n_ints = count_of(types_, KeyType::bigint);
-  const std::size_t n_texts = types_.size() - n_ints;
-  // Row-major parameters of every row; on SQLite a chunk's padding repeats its last row.
-  const auto row_params = [&](std::size_t r, std::vector<Param>& out) {
-    std::size_t int_col = 0;
-    std::size_t text_col = 0;
-    for (const KeyType t : types_) {
-      if (t == KeyType::bigint)
-        out.emplace_back(ints_[r * n_ints + int_col++]);
-      else
-        out.emplace_back(std::string_view(texts_[r * n_texts + text_col++]));
-    }
-  };
-  std::vector<Param> params;
+  std::string names;
+  for (const std::string& n : names_) names += (names.empty() ? "" : ", ") + n;
+  std::vector<Param> all;
   if (dialect_ == Dialect::postgres) {
     std::vector<Param> values;
     values.reserve(rows_ * types_.size());
@@ -60,15 +60,30 @@ Result<void> KeyRows::each(
     std::vector<std::string> arrays;
     const auto unnest = pg_unnest(values, types_.size(), arrays);
     TANPU_ASSERT(unnest.has_value());
-    for (const std::string& a : arrays) params.emplace_back(std::string_view(a));
-    return fn("SELECT * FROM " + *unnest, params);
+    for (const std::string& a : arrays) all.emplace_back(std::string_view(a));
+    all.insert(all.end(), params.begin(), params.end());
+    auto rows = c.query("SELECT " + std::string(select) + " FROM " + *unnest + " AS k (" + names +
+                            ") CROSS JOIN LATERAL (SELECT * FROM " + std::string(table) + " " +
+                            std::string(alias) + " WHERE " + std::string(on) + " OFFSET 0) AS " +
+                            std::string(alias),
+                        all);
+    if (!rows) return fail(rows.error());
+    fn(*rows);
+    return {};
   }
   TANPU_ASSERT(chunk > 0);
   for (std::size_t at = 0; at < rows_; at += chunk) {
     const std::size_t n = padded_items(std::min(chunk, rows_ - at));
-    params.clear();
-    for (std::size_t k = 0; k < n; ++k) row_params(std::min(at + k, rows_ - 1), params);
-    if (auto r = fn("VALUES " + placeholder_rows(n, types_.size()), params); !r) return r;
+    all.clear();
+    for (std::size_t k = 0; k < n; ++k) row_params(std::min(at + k, rows_ - 1), all);
+    all.insert(all.end(), params.begin(), params.end());
+    auto rows =
+        c.query("WITH k (" + names + ") AS (VALUES " + placeholder_rows(n, types_.size()) +
+                    ") SELECT " + std::string(select) + " FROM k JOIN " + std::string(table) + " " +
+                    std::string(alias) + " ON " + std::string(on),
+                all);
+    if (!rows) return fail(rows.error());
+    fn(*rows);
   }
   return {};
 }

@@ -1,20 +1,19 @@
-// Key tuples sent to a query as a row source to join, the same query text on both engines:
+// Key tuples joined to a table, the same way on both engines:
 //
-//   KeyRows keys(c.dialect(), {KeyType::bigint, KeyType::text});
+//   KeyRows keys(c.dialect(), {{"member_id", KeyType::bigint}, {"period", KeyType::text}});
 //   keys.add({member_id, std::string_view(period)});
-//   keys.each(1024, [&](std::string_view rows, std::vector<Param>& params) {
-//     params.emplace_back(source_id);  // the query's own parameters follow the keys'
-//     auto r = c.query("WITH k (member_id, period) AS (" + std::string(rows) + ") SELECT … FROM k "
-//                      "JOIN t ON t.member_id = k.member_id AND t.period = k.period …", params);
-//     …
-//   });
+//   keys.join(c, "u.code, u.n", "usage", "u", "u.member_id = k.member_id AND u.period = k.period "
+//             "AND u.n > ?", {min_n}, [&](const Rows& rows) { … });
 //
-// PostgreSQL: one statement for every key, each column one array parameter expanded by unnest.
-// Its plan probes the joined table's index once per key whatever the table's statistics say. (An
-// IN list of parameters gets, after five executions, a generic plan that may scan every row of
-// the index prefix and filter it against the list: a cost that grows with the table.)
-// SQLite: VALUES lists of up to `chunk` rows, padded to a power of two by repeating the last row
-// (padded_items), so that a handful of statement shapes are prepared once.
+// PostgreSQL: one statement for every key, each key column one array parameter expanded by
+// unnest, and the table read in a LATERAL subquery that the planner cannot pull up (OFFSET 0), so
+// the plan probes the table's index once per key whatever its statistics say. (An IN list of
+// parameters gets, after five executions, a generic plan that may scan every row of an index
+// prefix and filter it against the list; a plain join of the unnest may put the table first when
+// its statistics are missing or stale: both cost time that grows with the table.)
+// SQLite: VALUES lists of up to `chunk` rows joined to the table, padded to a power of two by
+// repeating the last key (padded_items), so a handful of statement shapes are prepared once; a
+// padded key finds its rows again, so callers must tolerate a repeated row.
 #pragma once
 
 #include <cstddef>
@@ -35,28 +34,39 @@ namespace tanpu::store {
 
 enum class KeyType { bigint, text };
 
+struct KeyColumn {
+  std::string_view name;  // an identifier: k.<name> in the join condition
+  KeyType type;
+};
+
 class KeyRows {
  public:
   using Value = std::variant<std::int64_t, std::string_view>;
 
-  KeyRows(Dialect dialect, std::vector<KeyType> types);
+  KeyRows(Dialect dialect, std::vector<KeyColumn> columns);
 
-  // One key tuple, one value per column in the types' order and of the column's type (asserted).
-  // Text is copied.
+  // One key tuple, one value per column in the columns' order and of the column's type
+  // (asserted). Text is copied.
   void add(std::initializer_list<Value> row);
   std::size_t size() const { return rows_; }
   bool empty() const { return rows_ == 0; }
 
-  // Calls fn once per statement with the row source's SQL (to be named by the caller's WITH) and
-  // the keys' parameters, to which fn appends the parameters that follow in its query. Stops at
-  // the first error and returns it. Nothing is called when there are no keys.
-  Result<void> each(std::size_t chunk,
-                    const std::function<Result<void>(std::string_view rows,
-                                                     std::vector<Param>& params)>& fn) const;
+  // Runs "SELECT <select> FROM (the keys) k JOIN <table> <alias> ON <on>", `params` binding the
+  // placeholders of `on`, and calls fn with the rows of each statement: one statement on
+  // PostgreSQL, one per `chunk` keys on SQLite. Nothing runs when there are no keys. Stops at the
+  // first error and returns it. Table, alias and column names are the caller's code (asserted
+  // identifiers), never input.
+  Result<void> join(Connection& c, std::string_view select, std::string_view table,
+                    std::string_view alias, std::string_view on, std::span<const Param> params,
+                    const std::function<void(const Rows&)>& fn, std::size_t chunk = 1024) const;
 
  private:
+  void row_params(std::size_t row, std::vector<Param>& out) const;
+
   Dialect dialect_;
+  std::vector<std::string> names_;
   std::vector<KeyType> types_;
+  std::size_t n_ints_ = 0;
   std::size_t rows_ = 0;
   std::vector<std::int64_t> ints_;  // row-major, the bigint columns
   std::vector<std::string> texts_;  // row-major, the text columns

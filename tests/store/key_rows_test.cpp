@@ -42,19 +42,16 @@ class KeyRowsTest : public EngineTest {
                                                                       int* statements) {
     std::map<std::pair<std::int64_t, std::string>, std::int64_t> found;
     *statements = 0;
-    auto r =
-        keys.each(chunk, [&](std::string_view rows, std::vector<Param>& params) -> Result<void> {
+    const Param min_n{std::int64_t{0}};  // a parameter of the join's own, after the keys'
+    auto r = keys.join(
+        conn(), "t.member_id, t.ref, t.n", "keyed", "t",
+        "t.member_id = k.member_id AND t.ref = k.ref AND t.n > ?", {&min_n, 1},
+        [&](const Rows& rows) {
           ++*statements;
-          params.emplace_back(std::int64_t{0});  // a parameter of the query's own, after the keys
-          auto got = conn().query("WITH k (member_id, ref) AS (" + std::string(rows) +
-                                      ") SELECT t.member_id, t.ref, t.n FROM k JOIN keyed t ON "
-                                      "t.member_id = k.member_id AND t.ref = k.ref WHERE t.n > ?",
-                                  params);
-          if (!got) return fail(got.error());
-          for (std::size_t i = 0; i < got->size(); ++i)
-            found[{got->i64(i, 0), std::string(got->text(i, 1))}] = got->i64(i, 2);
-          return {};
-        });
+          for (std::size_t i = 0; i < rows.size(); ++i)
+            found[{rows.i64(i, 0), std::string(rows.text(i, 1))}] = rows.i64(i, 2);
+        },
+        chunk);
     EXPECT_OK(r);
     return found;
   }
@@ -68,7 +65,7 @@ TEST_P(KeyRowsTest, AwkwardTextKeysFindExactlyTheirRows) {
     ASSERT_OK(conn().exec(
         "INSERT INTO keyed VALUES (?, ?, ?)",
         {std::int64_t{7}, std::string_view(kAwkward[i]), static_cast<std::int64_t>(i + 1)}));
-  KeyRows keys(conn().dialect(), {KeyType::bigint, KeyType::text});
+  KeyRows keys(conn().dialect(), {{"member_id", KeyType::bigint}, {"ref", KeyType::text}});
   for (const std::string& ref : kAwkward) keys.add({std::int64_t{7}, std::string_view(ref)});
   keys.add({std::int64_t{8}, std::string_view("plain")});  // no such row
   keys.add({std::int64_t{7}, std::string_view("quote")});  // a prefix of a key, no such row
@@ -86,7 +83,7 @@ TEST_P(KeyRowsTest, AwkwardTextKeysFindExactlyTheirRows) {
 TEST_P(KeyRowsTest, ManyKeysAreChunkedOnSqliteAndOneStatementOnPostgres) {
   for (std::int64_t m = 0; m < 3000; m += 3)
     ASSERT_OK(conn().exec("INSERT INTO keyed VALUES (?, 'r', ?)", {m, m + 1}));
-  KeyRows keys(conn().dialect(), {KeyType::bigint, KeyType::text});
+  KeyRows keys(conn().dialect(), {{"member_id", KeyType::bigint}, {"ref", KeyType::text}});
   for (std::int64_t m = 0; m < 3000; ++m) keys.add({m, std::string_view("r")});
   EXPECT_EQ(keys.size(), 3000u);
   int statements = 0;
@@ -100,30 +97,21 @@ TEST_P(KeyRowsTest, ManyKeysAreChunkedOnSqliteAndOneStatementOnPostgres) {
 }
 
 TEST_P(KeyRowsTest, NoKeysRunsNoStatement) {
-  KeyRows keys(conn().dialect(), {KeyType::text});
+  KeyRows keys(conn().dialect(), {{"member_id", KeyType::bigint}, {"ref", KeyType::text}});
   EXPECT_TRUE(keys.empty());
   int statements = 0;
-  auto r = keys.each(16, [&](std::string_view, std::vector<Param>&) -> Result<void> {
-    ++statements;
-    return {};
-  });
-  EXPECT_OK(r);
+  EXPECT_TRUE(lookup(keys, 16, &statements).empty());
   EXPECT_EQ(statements, 0);
 }
 
 TEST_P(KeyRowsTest, AnErrorOfTheQueryStopsAndIsReturned) {
-  KeyRows keys(conn().dialect(), {KeyType::bigint});
+  KeyRows keys(conn().dialect(), {{"id", KeyType::bigint}});
   for (std::int64_t i = 0; i < 40; ++i) keys.add({i});
-  int statements = 0;
-  auto r = keys.each(8, [&](std::string_view rows, std::vector<Param>& params) -> Result<void> {
-    ++statements;
-    auto got = conn().query(
-        "WITH k (id) AS (" + std::string(rows) + ") SELECT no_such_column FROM k", params);
-    if (!got) return fail(got.error());
-    return {};
-  });
+  int calls = 0;
+  auto r = keys.join(
+      conn(), "t.n", "keyed", "t", "t.no_such_column = k.id", {}, [&](const Rows&) { ++calls; }, 8);
   EXPECT_FALSE(r.has_value());
-  EXPECT_EQ(statements, 1);
+  EXPECT_EQ(calls, 0);
 }
 
 // upsert_rows: one array statement on PostgreSQL, VALUES chunks on SQLite; the same rows either
