@@ -294,19 +294,28 @@ Result<void> apply_replays(store::Connection& c, const Source& source, std::vect
       });
 }
 
-// Live consents of the batch's partner users: the member, and the scenarios granted.
-Result<void> apply_consent(store::Connection& c, const Source& source, std::vector<Item>& items) {
+using Grants = std::unordered_map<std::string, Consents::LiveGrant>;
+
+// Live consents of the batch's partner users: the member, and the scenarios granted. Read for
+// every record not decided before the transaction, replays included, so that the members can be
+// locked before anything else is read.
+Result<Grants> load_grants(store::Connection& c, const Source& source,
+                           const std::vector<Item>& items) {
   std::vector<std::string> refs;
   for (const auto& it : items)
     if (!it.decided && it.first_of_id == SIZE_MAX) refs.push_back(it.user_ref);
   std::sort(refs.begin(), refs.end());
   refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
-  auto live = Consents::live_grants(c, source.id, refs);
-  if (!live) return fail(live.error());
+  return Consents::live_grants(c, source.id, refs);
+}
+
+// The member and consent of each record still open; refused without a live grant for its
+// scenario.
+void apply_consent(const Grants& live, std::vector<Item>& items) {
   for (auto& it : items) {
     if (it.decided || it.first_of_id != SIZE_MAX) continue;
-    const auto found = live->find(it.user_ref);
-    if (found == live->end()) {
+    const auto found = live.find(it.user_ref);
+    if (found == live.end()) {
       reject(it, "no_consent", "this user has no live grant for the source", "user_ref");
       continue;
     }
@@ -317,7 +326,21 @@ Result<void> apply_consent(store::Connection& c, const Source& source, std::vect
     }
     it.member_id = found->second.member_id;
   }
-  return {};
+}
+
+// Replays, dedup and caps read what earlier intake of the same members wrote, then write, so two
+// transactions that touch a member must not interleave. SQLite has one writer. On PostgreSQL each
+// intake transaction locks its members' rows of ingest_member_locks (inserted on first use) in
+// ascending member order, held until it ends: transactions of other members run beside it, and
+// row locks, unlike advisory locks, do not fill PostgreSQL's lock table however many members a
+// batch has.
+Result<void> lock_members(store::Connection& c, std::vector<std::int64_t> ids) {
+  if (c.dialect() != store::Dialect::postgres) return {};
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::vector<store::Param> values(ids.begin(), ids.end());
+  return store::upsert_rows(c, "ingest_member_locks", "member_id", 1, "member_id",
+                            "member_id = excluded.member_id", values);
 }
 
 // Quantification results: refusals and ineligible records are rejected; review scenarios wait.
@@ -536,6 +559,15 @@ bool credits(const Item& it) {
 
 // Ledger credits of the credited records at now_us, and the points they earn recorded for expiry
 // in the policy's local year of now_us.
+// A behaviour credit moves units from the platform's issuing accounts, which have no limit, to a
+// member's own: the ledger refuses one only if the store is inconsistent.
+Error credit_refused(ledger::TransferStatus status) {
+  return Error{ErrorKind::internal,
+               "credit_refused",
+               "the ledger refused a behaviour credit: " + std::string(ledger::to_string(status)),
+               {}};
+}
+
 Result<void> post_credits(store::Connection& c, const Source& source, std::vector<Item>& items,
                           ledger::Ledger& ledger, members::Members& members, std::int64_t now_us,
                           const points::Policy& policy) {
@@ -572,15 +604,12 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
     add("points", ledger::kPlatformPointsAccount, acc->second.points_account_id, it.out.points);
     if (it.out.points > 0) earned[acc->second.points_account_id] += it.out.points;
   }
+  // Written at COMMIT with every other deferred transfer of the transaction (Ledger::
+  // defer_transfers): the ledger's chain head, which every writer takes in turn, is then held from
+  // that one batch to COMMIT instead of from here through the rest of the batch's writes.
   for (std::size_t at = 0; at < transfers.size(); at += limits::transfers_per_batch_max) {
     const std::size_t n = std::min(limits::transfers_per_batch_max, transfers.size() - at);
-    auto result = ledger.create_transfers(c, std::span(transfers.data() + at, n));
-    if (!result) return fail(result.error());
-    for (const auto status : result->statuses)
-      if (status != ledger::TransferStatus::ok)
-        return fail(
-            ErrorKind::internal, "credit_refused",
-            "the ledger refused a behaviour credit: " + std::string(ledger::to_string(status)));
+    ledger.defer_transfers(c, std::span(transfers.data() + at, n), credit_refused);
   }
   std::vector<points::Earned> by_account;
   by_account.reserve(earned.size());
@@ -700,15 +729,6 @@ Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items,
 }  // namespace
 
 Result<void> Pipeline::run(store::Connection& c, Work& w) {
-  // Replays, dedup and caps read what earlier batches wrote, then write: batches must not
-  // interleave. SQLite has one writer; on PostgreSQL concurrent write transactions (and other
-  // tanpu processes) take this lock, held until the transaction ends, per schema.
-  if (c.dialect() == store::Dialect::postgres) {
-    auto locked = c.query(
-        "SELECT pg_advisory_xact_lock(hashtext('tanpu.ingest:' || coalesce(current_schema(), "
-        "'')))");
-    if (!locked) return fail(locked.error());
-  }
   for (auto& it : w.items) {  // the store may run a job again after a retryable failure
     if (it.decided_before_write) continue;
     it.decided = false;
@@ -717,8 +737,14 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
     it.out.external_id = it.external_id;
     it.member_id = 0;
   }
+  auto grants = load_grants(c, w.source, w.items);
+  if (!grants) return fail(grants.error());
+  std::vector<std::int64_t> members;
+  members.reserve(grants->size());
+  for (const auto& [ref, grant] : *grants) members.push_back(grant.member_id);
+  if (auto r = lock_members(c, std::move(members)); !r) return r;
   if (auto r = apply_replays(c, w.source, w.items); !r) return r;
-  if (auto r = apply_consent(c, w.source, w.items); !r) return r;
+  apply_consent(*grants, w.items);
   apply_quantification(w.items, options_);
   if (auto r = apply_dedup(c, w.source, w.items); !r) return r;
   auto usage = load_usage(c, w.items);
@@ -728,7 +754,13 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
   resolve_repeats(w.items);
   if (auto r = post_credits(c, w.source, w.items, ledger_, members_, w.now_us, options_.points); !r)
     return r;
-  if (auto r = write_records(c, w.source, w.items, w.catalog, w.now_us); !r) return r;
+  if (auto r = write_records(c, w.source, w.items, w.catalog, w.now_us); !r) {
+    // Another transaction stored one of these external ids meanwhile (the same id for another
+    // member, so another member's lock): run the batch again, which then finds it.
+    if (r.error().code == store::kUniqueViolation)
+      return fail(ErrorKind::unavailable, std::string(store::kRetryable), r.error().message);
+    return r;
+  }
   if (auto r = write_usage(c, before, *usage); !r) return r;
   return write_rollups(c, w.items, options_.on_credited);
 }
@@ -736,17 +768,6 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
 // Evidence claims and review (docs/ingestion.md, "Evidence claims and review"): a member's own
 // record, and a reviewer's decision on a pending one, through the steps above.
 namespace {
-
-// Claims and reviews read what earlier writes left, then write, like a batch: they take the lock
-// of Pipeline::run (PostgreSQL; SQLite has one writer).
-Result<void> lock_intake(store::Connection& c) {
-  if (c.dialect() != store::Dialect::postgres) return {};
-  auto locked = c.query(
-      "SELECT pg_advisory_xact_lock(hashtext('tanpu.ingest:' || coalesce(current_schema(), "
-      "'')))");
-  if (!locked) return fail(locked.error());
-  return {};
-}
 
 void quantify_item(Item& it, m::Evaluator& evaluator) {
   TANPU_ASSERT(it.query.has_value());
@@ -893,7 +914,7 @@ Result<RecordOutcome> Pipeline::file(const Source& source, std::int64_t member_i
   std::vector<Item> items;
   const m::Catalog& catalog = methodologies_.catalog();
   auto written = store_.write([&](store::Connection& c) -> Result<void> {
-    if (auto r = lock_intake(c); !r) return r;
+    if (auto r = lock_members(c, {member_id}); !r) return r;  // claims read, then write
     items.assign(1, base);  // the store may run a job again after a retryable failure
     Item& it = items.front();
     if (auto r = apply_replays(c, source, items); !r) return r;
@@ -951,7 +972,7 @@ Result<RecordOutcome> Pipeline::review(const ReviewDecision& d) {
   std::vector<Item> items;
   std::optional<RecordOutcome> answer;
   auto written = store_.write([&](store::Connection& c) -> Result<void> {
-    if (auto r = lock_intake(c); !r) return r;
+    if (auto r = lock_members(c, {base.member_id}); !r) return r;  // reviews read, then write
     answer.reset();
     auto now = load_record(c, d.source_id, d.external_id);
     if (!now) return fail(now.error());

@@ -137,10 +137,19 @@ CREATE INDEX ingest_records_claims ON ingest_records (member_id, received_at_us)
   WHERE source_id = 'claims';
 )sql";
 
+// One row per member that intake has seen: concurrent intake transactions on PostgreSQL lock the
+// rows of their members (pipeline.cpp, lock_members) instead of taking turns for all intake.
+constexpr std::string_view kSchemaV4 = R"sql(
+CREATE TABLE ingest_member_locks (
+  member_id BIGINT NOT NULL PRIMARY KEY
+) {{update_heavy}};
+)sql";
+
 constexpr std::array kMigrations{
     store::Migration{"ingest", 1, "sources_keys_nonces_consents", kSchemaV1},
     store::Migration{"ingest", 2, "records_usage_rollups", kSchemaV2},
     store::Migration{"ingest", 3, "evidence_claims_review", kSchemaV3},
+    store::Migration{"ingest", 4, "member_locks", kSchemaV4},
 };
 
 std::string random_token(std::string_view prefix, std::size_t bytes) {

@@ -1,6 +1,7 @@
 // The intake pipeline on both engines: crediting exactly once, every refusal, cross-source dedup,
 // caps, review, and a randomised replay test of the crediting invariants.
 #include <gtest/gtest.h>
+#include <array>
 
 #include <atomic>
 #include <mutex>
@@ -423,6 +424,40 @@ TEST_P(PipelineTest, RandomisedReplaysKeepTheCreditingInvariants) {
                    "'capped') AND b.outcome IN ('credited', 'capped') AND ABS(a.occurred_at_us - "
                    "b.occurred_at_us) <= 1800000000"),
             0);
+}
+
+// Two members' batches carry the same external id at the same moment (a partner's bug): they
+// lock different members, so on PostgreSQL they run side by side until the second stores the id.
+// Exactly one is credited, the other answered as a conflict, and nothing fails.
+TEST_P(PipelineTest, TheSameIdForTwoMembersAtOnceIsCreditedOnce) {
+  const auto metro = source("metro", {"metro"});
+  const auto a = must_register(std::nullopt, "a@example.com");
+  const auto b = must_register(std::nullopt, "b@example.com");
+  bind(metro, "ref-a", a.id);
+  bind(metro, "ref-b", b.id);
+  for (int round = 0; round < 12; ++round) {
+    const std::string id = "same-" + std::to_string(round);
+    char at[40];
+    std::snprintf(at, sizeof at, "2026-11-%02dT08:00:00+08:00", 1 + round);  // a day each
+    const std::array<std::string, 2> bodies = {json::array({ride(id, "ref-a", at, 8)}).dump(),
+                                               json::array({ride(id, "ref-b", at, 9)}).dump()};
+    std::array<std::string, 2> outcomes;
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < 2; ++t)
+      threads.emplace_back([&, t] {
+        auto out = pipeline_->ingest(metro, bodies[t]);
+        ASSERT_TRUE(out.has_value()) << out.error().message;
+        ASSERT_EQ(out->size(), 1u);
+        outcomes[t] = out->front().outcome + "/" + out->front().reason;
+      });
+    for (auto& th : threads) th.join();
+    std::sort(outcomes.begin(), outcomes.end());
+    EXPECT_EQ(outcomes[0], "credited/") << round;
+    EXPECT_EQ(outcomes[1], "rejected/conflict") << round;
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM ingest_records WHERE external_id = '" + id + "'"), 1);
+  }
+  EXPECT_EQ(balance(a.co2e_account_id) + balance(b.co2e_account_id),
+            scalar("SELECT SUM(reduction_mg) FROM ingest_records WHERE outcome = 'credited'"));
 }
 
 TANPU_INSTANTIATE_ENGINES(PipelineTest);
