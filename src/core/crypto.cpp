@@ -8,10 +8,22 @@
 #include "core/assert.h"
 
 namespace tanpu {
+namespace {
+
+// SHA-256 fetched from OpenSSL's default provider once: EVP_sha256() makes every EVP_DigestInit_ex
+// fetch it again (a locked look-up in the provider's method store, about as costly as hashing a
+// short message). Kept for the process's life, like OpenSSL's own tables.
+const EVP_MD* sha256_md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  TANPU_ASSERT(md != nullptr);
+  return md;
+}
+
+}  // namespace
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   TANPU_ASSERT(ctx_ != nullptr);
-  TANPU_ASSERT(EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) == 1);
+  TANPU_ASSERT(EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), sha256_md(), nullptr) == 1);
 }
 
 Sha256::~Sha256() {

@@ -37,12 +37,30 @@ struct Item {
   std::optional<m::Query> query;  // as validate() read it
   std::optional<m::Quantification> q;
   std::optional<Error> q_error;
+  std::string provenance;  // of q, as stored with the record: serialised before the write job
   RecordOutcome out;
   bool decided = false;                // outcome final, nothing more to do
   bool decided_before_write = false;   // by validate(): kept if the store retries the write job
   bool store_row = false;              // a new final outcome to keep in ingest_records
   std::size_t first_of_id = SIZE_MAX;  // a repeat of an external id earlier in the batch
 };
+
+json provenance(const m::Catalog& catalog, const Item& it);
+constexpr std::string_view kNoProvenance = "{}";  // a record that did not quantify
+
+// The result of quantifying `it`, and its provenance text. Pure: done before the write job, so
+// the store's writer is not held for it.
+void quantify_item(Item& it, m::Evaluator& evaluator, const m::Catalog& catalog) {
+  TANPU_ASSERT(it.query.has_value());
+  auto result = m::quantify(evaluator, *it.query);
+  if (result) {
+    it.day = result->outcome.date;
+    it.q = std::move(*result);
+    it.provenance = provenance(catalog, it).dump();
+  } else {
+    it.q_error = result.error();
+  }
+}
 
 void reject(Item& it, const std::string& code, const std::string& message,
             const std::string& field = {}) {
@@ -220,14 +238,7 @@ Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::s
     for (auto& it : w.items) {
       validate(it, source, w.now_us, options_);
       if (it.decided) continue;
-      TANPU_ASSERT(it.query.has_value());  // validate() accepted the record
-      auto result = m::quantify(*evaluator, *it.query);
-      if (result) {
-        it.day = result->outcome.date;
-        it.q = std::move(*result);
-      } else {
-        it.q_error = result.error();
-      }
+      quantify_item(it, *evaluator, w.catalog);  // validate() accepted the record
     }
   }
   std::map<std::string, std::size_t> first;
@@ -618,19 +629,14 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
 }
 
 Result<void> write_records(store::Connection& c, const Source& source,
-                           const std::vector<Item>& items, const m::Catalog& catalog,
-                           std::int64_t now_us) {
+                           const std::vector<Item>& items, std::int64_t now_us) {
   static constexpr std::array<std::string_view, 15> kColumns{
       "source_id",      "external_id",  "content_hash", "member_id",    "scenario",
       "occurred_at_us", "outcome",      "reason",       "reduction_mg", "points",
       "methodology",    "duplicate_of", "provisional",  "provenance",   "received_at_us"};
-  std::vector<std::string> provenances;
   std::vector<const Item*> rows;
-  for (const auto& it : items) {
-    if (!it.store_row) continue;
-    rows.push_back(&it);
-    provenances.push_back(provenance(catalog, it).dump());
-  }
+  for (const auto& it : items)
+    if (it.store_row) rows.push_back(&it);
   std::vector<store::Param> values;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Item& it = *rows[i];
@@ -641,7 +647,7 @@ Result<void> write_records(store::Connection& c, const Source& source,
          it.occurred_us, std::string_view(it.out.outcome), std::string_view(it.out.reason),
          it.out.reduction_mg, it.out.points, std::string_view(it.out.methodology),
          std::string_view(it.out.duplicate_of), std::int64_t{it.out.provisional ? 1 : 0},
-         std::string_view(provenances[i]), now_us});
+         std::string_view(it.q ? it.provenance : kNoProvenance), now_us});
   }
   if (rows.empty()) return {};
   return c.bulk_insert("ingest_records", kColumns, values);
@@ -754,7 +760,7 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
   resolve_repeats(w.items);
   if (auto r = post_credits(c, w.source, w.items, ledger_, members_, w.now_us, options_.points); !r)
     return r;
-  if (auto r = write_records(c, w.source, w.items, w.catalog, w.now_us); !r) {
+  if (auto r = write_records(c, w.source, w.items, w.now_us); !r) {
     // Another transaction stored one of these external ids meanwhile (the same id for another
     // member, so another member's lock): run the batch again, which then finds it.
     if (r.error().code == store::kUniqueViolation)
@@ -768,17 +774,6 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
 // Evidence claims and review (docs/ingestion.md, "Evidence claims and review"): a member's own
 // record, and a reviewer's decision on a pending one, through the steps above.
 namespace {
-
-void quantify_item(Item& it, m::Evaluator& evaluator) {
-  TANPU_ASSERT(it.query.has_value());
-  auto result = m::quantify(evaluator, *it.query);
-  if (result) {
-    it.day = result->outcome.date;
-    it.q = std::move(*result);
-  } else {
-    it.q_error = result.error();
-  }
-}
 
 // A stored record as a review reads it.
 struct StoredRecord {
@@ -909,10 +904,9 @@ Result<RecordOutcome> Pipeline::file(const Source& source, std::int64_t member_i
   if (base.decided) return base.out;  // refused before the database: nothing is written
   {
     auto evaluator = methodologies_.acquire();
-    quantify_item(base, *evaluator);
+    quantify_item(base, *evaluator, methodologies_.catalog());
   }
   std::vector<Item> items;
-  const m::Catalog& catalog = methodologies_.catalog();
   auto written = store_.write([&](store::Connection& c) -> Result<void> {
     if (auto r = lock_members(c, {member_id}); !r) return r;  // claims read, then write
     items.assign(1, base);  // the store may run a job again after a retryable failure
@@ -923,7 +917,7 @@ Result<RecordOutcome> Pipeline::file(const Source& source, std::int64_t member_i
     if (!it.decided)
       reject(it, "scenario_not_allowed", "members file evidence-based scenarios only", "scenario");
     if (!it.store_row) return {};
-    if (auto r = write_records(c, source, items, catalog, now_us); !r) return r;
+    if (auto r = write_records(c, source, items, now_us); !r) return r;
     return on_new ? on_new(c, it.out) : Result<void>{};
   });
   if (!written) return fail(written.error());
@@ -960,14 +954,13 @@ Result<RecordOutcome> Pipeline::review(const ReviewDecision& d) {
     if (!query) return fail(query.error());
     base.query = std::move(*query);
     auto evaluator = methodologies_.acquire();
-    quantify_item(base, *evaluator);
+    quantify_item(base, *evaluator, methodologies_.catalog());
     if (base.q_error)
       return fail(ErrorKind::conflict, "quantification_changed",
                   "the record no longer quantifies under " + seen->methodology + ": " +
                       base.q_error->message);
   }
   const Source source{d.source_id, {}, {}, 0, {}};
-  const m::Catalog& catalog = methodologies_.catalog();
   const std::int64_t now_us = clock_.now_us();
   std::vector<Item> items;
   std::optional<RecordOutcome> answer;
@@ -1000,7 +993,7 @@ Result<RecordOutcome> Pipeline::review(const ReviewDecision& d) {
     TANPU_ASSERT(it.decided && it.store_row);  // duplicate, credited or capped
     if (auto r = post_credits(c, source, items, ledger_, members_, now_us, options_.points); !r)
       return r;
-    const std::string prov = provenance(catalog, it).dump();
+    const std::string prov = it.q ? it.provenance : std::string(kNoProvenance);
     if (auto r = write_review(c, d.source_id, it, prov, d, now_us); !r) return r;
     if (auto r = write_usage(c, before, *usage); !r) return r;
     if (auto r = write_rollups(c, items, options_.on_credited); !r) return r;

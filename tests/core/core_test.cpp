@@ -2,7 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "core/crypto.h"
 #include "core/id.h"
 #include "core/time.h"
 #include "core/units.h"
@@ -57,6 +61,25 @@ TEST(Time, Iso8601RoundTripAndZones) {
   EXPECT_FALSE(parse_iso8601("2026-11-21T10:54:50").has_value());  // zone required
   EXPECT_FALSE(parse_iso8601("2026-02-30T00:00:00Z").has_value());
   EXPECT_FALSE(parse_iso8601("2026-11-21T24:00:00Z").has_value());
+}
+
+// Known answers (FIPS 180-2), incremental updates, and the one fetched digest shared by threads.
+TEST(Crypto, Sha256KnownAnswersFromAnyThread) {
+  const auto hex = [](std::string_view text) { return to_hex(sha256(text)); };
+  EXPECT_EQ(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 parts;
+  parts.update("ab");
+  parts.update("c");
+  EXPECT_EQ(to_hex(parts.finish()), hex("abc"));
+  std::vector<std::thread> threads;
+  std::vector<std::string> got(4);
+  for (std::size_t t = 0; t < got.size(); ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) got[t] = hex("abc");
+    });
+  for (auto& th : threads) th.join();
+  for (const auto& g : got) EXPECT_EQ(g, hex("abc"));
 }
 
 }  // namespace
