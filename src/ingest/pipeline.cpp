@@ -339,19 +339,55 @@ void apply_consent(const Grants& live, std::vector<Item>& items) {
   }
 }
 
+// The member locks that the jobs of one transaction took so far (a group commit runs several
+// jobs in one transaction). Nothing to do at COMMIT; a job rolled back drops its entry.
+struct MemberLocksTaken final : store::TransactionTail {
+  Result<void> finish(store::Connection& /*conn*/) override { return {}; }
+  std::size_t size() const override { return calls; }
+  void truncate(std::size_t entries) override { calls = entries; }
+  std::size_t calls = 0;
+};
+constexpr char kMemberLocksKey = 0;  // its address keys the tail
+
 // Replays, dedup and caps read what earlier intake of the same members wrote, then write, so two
 // transactions that touch a member must not interleave. SQLite has one writer. On PostgreSQL each
-// intake transaction locks its members' rows of ingest_member_locks (inserted on first use) in
-// ascending member order, held until it ends: transactions of other members run beside it, and
+// intake job locks its members' rows of ingest_member_locks (inserted on first use) in ascending
+// member order, held until the transaction ends: transactions of other members run beside it, and
 // row locks, unlike advisory locks, do not fill PostgreSQL's lock table however many members a
 // batch has.
+//
+// A transaction that already holds the members of an earlier job of its group must not wait for
+// another's (each could hold what the other waits for: a deadlock, which PostgreSQL finds only
+// after deadlock_timeout, a second by default). Its later jobs wait at most kMemberLockWaitMs and
+// then fail as retryable; the store runs them again after the group, each in a transaction of its
+// own, where waiting is safe.
+constexpr int kMemberLockWaitMs = 10;
+
 Result<void> lock_members(store::Connection& c, std::vector<std::int64_t> ids) {
   if (c.dialect() != store::Dialect::postgres) return {};
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  if (ids.empty()) return {};
+  auto* taken = static_cast<MemberLocksTaken*>(c.tail(&kMemberLocksKey));
+  if (taken == nullptr)
+    taken = static_cast<MemberLocksTaken*>(
+        &c.add_tail(&kMemberLocksKey, std::make_unique<MemberLocksTaken>()));
+  const bool wait_briefly = taken->calls > 0;
+  if (wait_briefly) {
+    auto r = c.exec("SET LOCAL lock_timeout = '" + std::to_string(kMemberLockWaitMs) + "ms'");
+    if (!r) return fail(r.error());
+  }
   std::vector<store::Param> values(ids.begin(), ids.end());
-  return store::upsert_rows(c, "ingest_member_locks", "member_id", 1, "member_id",
-                            "member_id = excluded.member_id", values);
+  if (auto r = store::upsert_rows(c, "ingest_member_locks", "member_id", 1, "member_id",
+                                  "member_id = excluded.member_id", values);
+      !r)
+    return r;
+  if (wait_briefly) {
+    auto r = c.exec("SET LOCAL lock_timeout = DEFAULT");
+    if (!r) return fail(r.error());
+  }
+  ++taken->calls;
+  return {};
 }
 
 // Quantification results: refusals and ineligible records are rejected; review scenarios wait.
@@ -568,8 +604,6 @@ bool credits(const Item& it) {
   return it.store_row && (it.out.outcome == "credited" || it.out.outcome == "capped");
 }
 
-// Ledger credits of the credited records at now_us, and the points they earn recorded for expiry
-// in the policy's local year of now_us.
 // A behaviour credit moves units from the platform's issuing accounts, which have no limit, to a
 // member's own: the ledger refuses one only if the store is inconsistent.
 Error credit_refused(ledger::TransferStatus status) {
@@ -578,6 +612,9 @@ Error credit_refused(ledger::TransferStatus status) {
                "the ledger refused a behaviour credit: " + std::string(ledger::to_string(status)),
                {}};
 }
+
+// Ledger credits of the credited records at now_us, and the points they earn recorded for expiry
+// in the policy's local year of now_us.
 
 Result<void> post_credits(store::Connection& c, const Source& source, std::vector<Item>& items,
                           ledger::Ledger& ledger, members::Members& members, std::int64_t now_us,

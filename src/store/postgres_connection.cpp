@@ -226,7 +226,9 @@ Error PostgresConnection::error(const pg_result* result, std::string_view sql) c
   if (sqlstate == "23505") {
     return Error{ErrorKind::conflict, std::string(kUniqueViolation), std::move(message), {}};
   }
-  if (sqlstate == "40001" || sqlstate == "40P01") {
+  // Serialization failure, deadlock, and a lock not granted within lock_timeout: running the
+  // transaction again can succeed.
+  if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03") {
     return Error{ErrorKind::unavailable, std::string(kRetryable), std::move(message), {}};
   }
   return Error{ErrorKind::internal, "db_error", std::move(message), {}};

@@ -219,6 +219,29 @@ TEST_P(ConnectionTest, WriteConflictWithAConcurrentTransactionIsRetryable) {
   EXPECT_EQ(rows->i64(0, 0), 1);
 }
 
+// A lock not granted within lock_timeout (PostgreSQL's 55P03) is retryable, like a deadlock: the
+// ingestion pipeline relies on it to run a job again in a transaction of its own.
+TEST_P(ConnectionTest, ALockTimeoutIsRetryable) {
+  if (engine() != test::Engine::postgres) GTEST_SKIP() << "lock_timeout is PostgreSQL's";
+  run("CREATE TABLE r (k BIGINT PRIMARY KEY, v BIGINT NOT NULL)");
+  ASSERT_OK(conn().exec("INSERT INTO r (k, v) VALUES (1, 0)"));
+  auto other = db_->store().acquire();
+  ASSERT_OK(other);
+  ASSERT_OK((*other)->begin());
+  ASSERT_OK((*other)->exec("UPDATE r SET v = 5 WHERE k = 1"));  // holds the row
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().exec("SET LOCAL lock_timeout = '10ms'"));
+  auto waited = conn().exec("UPDATE r SET v = v + 10 WHERE k = 1");
+  ASSERT_FALSE(waited);
+  EXPECT_EQ(waited.error().code, kRetryable);
+  EXPECT_EQ(waited.error().kind, ErrorKind::unavailable);
+  ASSERT_OK(conn().rollback());
+  ASSERT_OK((*other)->rollback());
+  auto rows = conn().query("SELECT v FROM r WHERE k = 1");
+  ASSERT_OK(rows);
+  EXPECT_EQ(rows->i64(0, 0), 0);
+}
+
 TEST_P(ConnectionTest, OtherErrorsAreDbErrorsNamingTheSql) {
   auto bad = conn().query("SELEC 1 FROM nowhere");
   ASSERT_FALSE(bad);
