@@ -151,8 +151,9 @@ inline Param nullable(const std::optional<std::string>& v) {
 
 // Inserts rows (row-major `values`, `width` params per row) into `table` (`columns`, a
 // comma-separated list) and, for rows whose `key` exists, runs `update` (the SET clause, which may
-// read `excluded.`). One multi-row statement per chunk instead of one per row: on PostgreSQL each
-// statement is a round trip. Table and column text come from the caller's code, never input.
+// read `excluded.`). Not one statement per row: on PostgreSQL one statement with a column per
+// array (`INSERT … SELECT * FROM unnest(…)`; VALUES chunks when a column holds NULL or bytes), on
+// SQLite multi-row VALUES chunks. Table and column text come from the caller's code, never input.
 Result<void> upsert_rows(Connection& c, std::string_view table, std::string_view columns,
                          std::size_t width, std::string_view key, std::string_view update,
                          std::span<const Param> values);

@@ -1,4 +1,5 @@
-// store::upsert_rows (connection.h): chunked multi-row upserts, the same SQL on both engines.
+// store::upsert_rows (connection.h): multi-row upserts, arrays on PostgreSQL, VALUES chunks on
+// SQLite.
 #include <algorithm>
 #include <bit>
 #include <string>
