@@ -10,13 +10,13 @@
 
 #include "store/migrate.h"
 #include "store/sqlite_connection.h"
+#include "support/one_connection_test.h"
 #include "support/test_store.h"
 
 namespace tanpu::store {
 namespace {
 
-using test::EngineTest;
-using test::TestStore;
+using test::OneConnectionTest;
 
 constexpr std::array<std::string_view, 6> kColumns = {"id", "n", "t", "b", "maybe_n", "maybe_t"};
 
@@ -66,16 +66,13 @@ void append_params(std::vector<Param>& out, const Row& row) {
   out.emplace_back(row.maybe_t ? Param(std::string_view(*row.maybe_t)) : Param(nullptr));
 }
 
-class BulkInsertTest : public EngineTest {
+class BulkInsertTest : public OneConnectionTest {
  protected:
   void SetUp() override {
-    db_.emplace(engine());
-    auto lease = db_->store().acquire();
-    ASSERT_OK(lease);
-    lease_.emplace(std::move(*lease));
+    OneConnectionTest::SetUp();
+    if (HasFatalFailure()) return;
     create_table("wide");
   }
-  Connection& conn() { return **lease_; }
   void create_table(std::string_view name) {
     ASSERT_OK(conn().exec_script(render_sql(
         "CREATE TABLE " + std::string(name) +
@@ -95,9 +92,6 @@ class BulkInsertTest : public EngineTest {
     for (const Row& r : rows) append_params(params, r);
     return conn().bulk_insert(table, kColumns, params);
   }
-
-  std::optional<TestStore> db_;
-  std::optional<Lease> lease_;
 };
 
 void expect_row_equal(const Rows& got, std::size_t r, const Row& want) {

@@ -11,13 +11,13 @@
 #include "store/postgres_connection.h"
 #include "store/sql_text.h"
 #include "store/sqlite_connection.h"
+#include "support/one_connection_test.h"
 #include "support/test_store.h"
 
 namespace tanpu::store {
 namespace {
 
-using test::EngineTest;
-using test::TestStore;
+using test::OneConnectionTest;
 
 std::size_t cached_statements(Connection& conn) {
   if (auto* s = dynamic_cast<SqliteConnection*>(&conn)) return s->cached_statements();
@@ -30,21 +30,11 @@ std::span<const std::uint8_t> bytes(const std::vector<std::uint8_t>& v) {
   return v;
 }
 
-class ConnectionTest : public EngineTest {
+class ConnectionTest : public OneConnectionTest {
  protected:
-  void SetUp() override {
-    db_.emplace(engine());
-    auto lease = db_->store().acquire();
-    ASSERT_OK(lease);
-    lease_.emplace(std::move(*lease));
-  }
-  Connection& conn() { return **lease_; }
   void run(std::string_view portable_sql) {
     ASSERT_OK(conn().exec_script(render_sql(portable_sql, conn().dialect())));
   }
-
-  std::optional<TestStore> db_;
-  std::optional<Lease> lease_;  // declared last: returned before the store closes
 };
 
 TEST_P(ConnectionTest, IntegersRoundTripIncludingExtremes) {

@@ -10,31 +10,28 @@
 
 #include "store/connection.h"
 #include "store/key_rows.h"
+#include "support/one_connection_test.h"
 #include "support/test_store.h"
 
 namespace tanpu::store {
 namespace {
 
-using test::EngineTest;
-using test::TestStore;
+using test::OneConnectionTest;
 
 // Text that an array literal or a VALUES list must carry unchanged.
 const std::vector<std::string> kAwkward = {
     "plain", "quote\"inside", "back\\slash", "comma,inside", "{braces}", " spaced ", "NULL",
     "",      "中文 ref",      "trailing\\",  "\"",           "a'b"};
 
-class KeyRowsTest : public EngineTest {
+class KeyRowsTest : public OneConnectionTest {
  protected:
   void SetUp() override {
-    db_.emplace(engine());
-    auto lease = db_->store().acquire();
-    ASSERT_OK(lease);
-    lease_.emplace(std::move(*lease));
+    OneConnectionTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_OK(conn().exec_script(
         "CREATE TABLE keyed (member_id BIGINT NOT NULL, ref TEXT NOT NULL, n BIGINT NOT NULL, "
         "PRIMARY KEY (member_id, ref))"));
   }
-  Connection& conn() { return **lease_; }
 
   // The rows of `keyed` that the keys find, by (member, ref) → n, and how many statements ran.
   std::map<std::pair<std::int64_t, std::string>, std::int64_t> lookup(const KeyRows& keys,
@@ -55,9 +52,6 @@ class KeyRowsTest : public EngineTest {
     EXPECT_OK(r);
     return found;
   }
-
-  std::optional<TestStore> db_;
-  std::optional<Lease> lease_;  // declared last: returned before the store closes
 };
 
 TEST_P(KeyRowsTest, AwkwardTextKeysFindExactlyTheirRows) {

@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "store/migrate.h"
+#include "support/one_connection_test.h"
 #include "support/test_store.h"
 
 namespace tanpu::store {
 namespace {
 
-using test::EngineTest;
-using test::TestStore;
+using test::OneConnectionTest;
 
 const Migration kA1{"alpha", 1, "things",
                     "CREATE TABLE things (id {{serial_pk}}, name TEXT NOT NULL)"};
@@ -33,15 +33,8 @@ const Migration kA3Fixed{"alpha", 3, "fixed",
                          "INSERT INTO half_done (k) VALUES (1)"};
 const Migration kC1{"gamma", 1, "later", "CREATE TABLE later (k BIGINT PRIMARY KEY)"};
 
-class MigrateTest : public EngineTest {
+class MigrateTest : public OneConnectionTest {
  protected:
-  void SetUp() override {
-    db_.emplace(engine());
-    auto lease = db_->store().acquire();
-    ASSERT_OK(lease);
-    lease_.emplace(std::move(*lease));
-  }
-  Connection& conn() { return **lease_; }
   Result<int> run(std::vector<Migration> all) { return migrate(conn(), all); }
   bool table_exists(std::string_view table) {
     return conn().query("SELECT COUNT(*) FROM " + std::string(table)).has_value();
@@ -60,9 +53,6 @@ class MigrateTest : public EngineTest {
     }
     return out;
   }
-
-  std::optional<TestStore> db_;
-  std::optional<Lease> lease_;
 };
 
 using Names = std::vector<std::string>;

@@ -6,25 +6,22 @@
 #include <vector>
 
 #include "store/rows_tail.h"
+#include "support/one_connection_test.h"
 #include "support/test_store.h"
 
 namespace tanpu::store {
 namespace {
 
-using test::EngineTest;
-using test::TestStore;
+using test::OneConnectionTest;
 
-class TransactionTest : public EngineTest {
+class TransactionTest : public OneConnectionTest {
  protected:
   void SetUp() override {
-    db_.emplace(engine());
-    auto lease = db_->store().acquire();
-    ASSERT_OK(lease);
-    lease_.emplace(std::move(*lease));
+    OneConnectionTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_OK(conn().exec_script("CREATE TABLE t (k BIGINT PRIMARY KEY)"));
     ASSERT_OK(conn().exec_script(test_tail::kTable));
   }
-  Connection& conn() { return **lease_; }
   void insert(Connection& c, std::int64_t k) {
     ASSERT_OK(c.exec("INSERT INTO t (k) VALUES (?)", {k}));
   }
@@ -47,8 +44,6 @@ class TransactionTest : public EngineTest {
   }
   void defer(std::int64_t k) { test_tail::defer_key(conn(), k, finishes_); }
 
-  std::optional<TestStore> db_;
-  std::optional<Lease> lease_;
   std::atomic<int> finishes_{0};
 };
 
