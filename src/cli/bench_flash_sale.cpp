@@ -274,8 +274,9 @@ Result<Audit> audit(const Config& config, std::int64_t offer_id) {
       "member_id HAVING COUNT(*) > 1) x",
       {offer_id});
   auto negative = c.query(
-      "SELECT COUNT(*) FROM ledger_accounts WHERE owner_kind = 'member' AND credits_posted - "
-      "debits_posted - debits_pending < 0");
+      "SELECT COUNT(*) FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id "
+      "WHERE a.owner_kind = 'member' AND b.credits_posted - b.debits_posted - b.debits_pending < "
+      "0");
   for (auto* r : {&n, &left, &over, &negative}) {
     if (!*r) return fail(r->error());
   }
@@ -364,6 +365,9 @@ int run_bench_flash_sale(const Config& config, const FlashSaleBenchArgs& args) {
   }
   // The baseline first (one stock row), then the design (stock in buckets), on the same servers.
   LoadResult base = load(ports, *seeded, seeded->baseline_offer_id, args.connections);
+  if (std::getenv("XSTATS"))
+    (void)std::system(
+        "psql \"$TANPU_DATABASE_URL\" -qc 'SELECT pg_stat_statements_reset()' >/dev/null");
   LoadResult result = load(ports, *seeded, seeded->offer_id, args.connections);
   for (auto& s : servers) s->stop();
 

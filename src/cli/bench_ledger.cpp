@@ -119,8 +119,8 @@ Result<Measured> measure_tanpu(const LedgerBenchArgs& args) {
   auto lease = r.store->acquire();
   if (!lease) return std::unexpected(lease.error());
   auto sum = (*lease)->query(
-      "SELECT CAST(SUM(credits_posted) AS BIGINT) FROM ledger_accounts WHERE owner_kind = "
-      "'member'");
+      "SELECT CAST(SUM(b.credits_posted) AS BIGINT) FROM ledger_accounts a JOIN ledger_balances b "
+      "ON b.account_id = a.id WHERE a.owner_kind = 'member'");
   if (!sum) return std::unexpected(sum.error());
   if (sum->i64(0, 0) != expected) {
     return fail(ErrorKind::internal, "bench_mismatch", "member balances do not sum to the credits");

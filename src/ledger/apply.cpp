@@ -47,6 +47,8 @@ class Applier {
 
   Outcome run(std::span<const Transfer> transfers) {
     out_.statuses.assign(transfers.size(), S::ok);
+    out_.applied.reserve(transfers.size());
+    batch_ids_.reserve(transfers.size());
     std::size_t start = 0;
     while (start < transfers.size()) {
       std::size_t end = start;

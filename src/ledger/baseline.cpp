@@ -20,12 +20,13 @@ Result<void> conventional_transfer(store::Connection& conn, const Transfer& t) {
          t.amount, static_cast<std::int64_t>(t.code), std::string_view(t.reference),
          t.timestamp_us});
     if (!ins) return std::unexpected(ins.error());
-    auto d = conn.exec("UPDATE ledger_accounts SET debits_posted = debits_posted + ? WHERE id = ?",
-                       {t.amount, t.debit_account_id});
+    auto d = conn.exec(
+        "UPDATE ledger_balances SET debits_posted = debits_posted + ? WHERE account_id = ?",
+        {t.amount, t.debit_account_id});
     if (!d) return std::unexpected(d.error());
-    auto c =
-        conn.exec("UPDATE ledger_accounts SET credits_posted = credits_posted + ? WHERE id = ?",
-                  {t.amount, t.credit_account_id});
+    auto c = conn.exec(
+        "UPDATE ledger_balances SET credits_posted = credits_posted + ? WHERE account_id = ?",
+        {t.amount, t.credit_account_id});
     if (!c) return std::unexpected(c.error());
     return {};
   };

@@ -118,6 +118,12 @@ Result<std::vector<std::int64_t>> Ledger::create_accounts(store::Connection& con
     ids.push_back(rows->i64(0, 0));
     cache_->put(ids.back(), {a.currency, a.flags});
   }
+  // Every account has its balance row from the start (zeros), so a batch only ever updates one.
+  std::vector<store::Param> balance_rows(ids.begin(), ids.end());
+  static constexpr std::string_view kBalanceColumns[] = {"account_id"};
+  if (auto r = conn.bulk_insert("ledger_balances", kBalanceColumns, balance_rows); !r) {
+    return std::unexpected(r.error());
+  }
   return ids;
 }
 
@@ -150,7 +156,7 @@ Result<BatchResult> Ledger::apply(store::Connection& conn, std::span<Transfer> t
     return std::unexpected(outcome.error());
   }
   if (auto r = conn.release(kSavepoint); !r) return std::unexpected(r.error());
-  if (outcome->cached) balances_->store(outcome->from, outcome->to, outcome->snapshot);
+  balances_->store(outcome->from, outcome->to, outcome->snapshot);
   // Hand the ledger-assigned fields back to the caller.
   std::size_t next = 0;
   for (std::size_t i = 0; i < transfers.size(); ++i) {
@@ -166,17 +172,16 @@ Result<BatchResult> Ledger::apply(store::Connection& conn, std::span<Transfer> t
 Result<Ledger::Applied> Ledger::apply_once(store::Connection& conn,
                                            std::span<const Transfer> transfers, bool allow_expired,
                                            bool probe_ids) {
-  // The balance cache needs every batch to hold the chain head from its start (repository.h):
-  // free on SQLite, whose write transactions run one at a time anyway; on PostgreSQL it would
-  // serialise whole transactions that now overlap, so there the accounts are read and locked.
+  // Every batch locks the chain head first and takes the accounts it touches from the balance
+  // cache while the head is where the cache left it (repository.h); so batches, in any process,
+  // run one at a time from their first statement to their COMMIT.
   Applied out;
-  out.cached = conn.dialect() == store::Dialect::sqlite;
-  Repository repo(conn, *cache_, out.cached ? balances_.get() : nullptr);
+  Repository repo(conn, *cache_, balances_.get());
   Snapshot& snapshot = out.snapshot;
   if (auto r = repo.load_snapshot(transfers, snapshot, probe_ids); !r) {
     return std::unexpected(r.error());
   }
-  if (out.cached) out.from = repo.head();
+  out.from = repo.head();
   const ApplyContext ctx{clock_.now_us(), allow_expired};
   out.outcome = apply_batch(snapshot, transfers, ctx);
   if (!probe_ids) {
@@ -197,7 +202,7 @@ Result<Ledger::Applied> Ledger::apply_once(store::Connection& conn,
   auto batch_id = repo.write_outcome(out.outcome, snapshot, ctx.now_us);
   if (!batch_id) return std::unexpected(batch_id.error());
   out.batch_id = *batch_id;
-  if (out.cached) out.to = out.batch_id == 0 ? out.from : repo.head();
+  out.to = out.batch_id == 0 ? out.from : repo.head();
   return out;
 }
 

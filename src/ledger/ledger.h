@@ -100,9 +100,8 @@ class Ledger {
   struct Applied {
     Outcome outcome;
     std::int64_t batch_id = 0;
-    Snapshot snapshot;    // the accounts as the batch left them
-    bool cached = false;  // read through the balance cache (SQLite)
-    ChainLink from, to;   // the chain head before and after the batch
+    Snapshot snapshot;   // the accounts as the batch left them
+    ChainLink from, to;  // the chain head before and after the batch
   };
   Result<BatchResult> apply(store::Connection& conn, std::span<Transfer> transfers,
                             bool allow_expired);

@@ -7,6 +7,7 @@
 #include "core/assert.h"
 #include "core/units.h"
 #include "ledger/chain.h"
+#include "store/connection.h"
 #include "store/key_rows.h"
 
 namespace tanpu::ledger {
@@ -89,17 +90,30 @@ Result<void> chunked_in(store::Connection& conn, const InQuery& query, std::span
 
 }  // namespace
 
-bool AccountCache::get(std::int64_t id, Entry* out) const {
+void AccountCache::put(std::int64_t id, Entry e) {
+  if ((e.flags & account_flags::hot) == 0) return;
   std::lock_guard lock(mu_);
-  const auto it = entries_.find(id);
-  if (it == entries_.end()) return false;
-  *out = it->second;
-  return true;
+  hot_.insert_or_assign(id, e);
 }
 
-void AccountCache::put(std::int64_t id, Entry e) {
+std::vector<std::int64_t> AccountCache::take_hot(std::span<const std::int64_t> ids,
+                                                 Snapshot& snapshot) const {
+  std::vector<std::int64_t> rest;
+  rest.reserve(ids.size());
   std::lock_guard lock(mu_);
-  entries_[id] = e;
+  for (std::int64_t id : ids) {
+    const auto it = hot_.find(id);
+    if (it == hot_.end()) {
+      rest.push_back(id);
+      continue;
+    }
+    Account a;
+    a.id = id;
+    a.currency = it->second.currency;
+    a.flags = it->second.flags;
+    snapshot.accounts.emplace(id, AccountState{std::move(a), false});
+  }
+  return rest;
 }
 
 std::vector<std::int64_t> BalanceCache::take(const ChainLink& head,
@@ -178,9 +192,8 @@ Transfer Repository::transfer_from_row(const store::Rows& rows, std::size_t r) {
 
 Result<void> Repository::load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot,
                                        bool probe_ids) {
-  if (balances_ != nullptr) {
-    if (auto r = lock_head(); !r) return r;
-  }
+  TANPU_ASSERT_MSG(balances_ != nullptr, "a batch needs the balance cache");
+  if (auto r = lock_head(); !r) return r;
   std::vector<Id128> ids;
   std::vector<Id128> pending_ids;
   if (probe_ids) ids.reserve(transfers.size());
@@ -233,10 +246,9 @@ Result<void> Repository::load_pendings(std::span<const Id128> ids, Snapshot& sna
       "SELECT id, debit_account_id, credit_account_id, amount, expires_at_us, state "
       "FROM ledger_pending WHERE id";
   static const InQuery sql(head);
-  static const InQuery sql_locking(head, " ORDER BY id FOR UPDATE");
   std::vector<std::array<std::uint8_t, 16>> bytes(kInSizes.back());
   return chunked_in<Id128>(
-      conn_, locks_rows() ? sql_locking : sql, ids,
+      conn_, sql, ids,
       [&](const Id128& id, std::size_t i) {
         bytes[i] = id.to_bytes();
         return Param(std::span<const std::uint8_t>(bytes[i]));
@@ -259,33 +271,18 @@ Result<void> Repository::load_pendings(std::span<const Id128> ids, Snapshot& sna
 Result<void> Repository::load_accounts(std::vector<std::int64_t> ids, Snapshot& snapshot) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  std::vector<std::int64_t> cold;
-  cold.reserve(ids.size());
-  for (std::int64_t id : ids) {
-    AccountCache::Entry e{};
-    if (cache_.get(id, &e) && (e.flags & account_flags::hot) != 0) {
-      // Hot accounts are not read: the batch only produces their deltas.
-      Account a;
-      a.id = id;
-      a.currency = e.currency;
-      a.flags = e.flags;
-      snapshot.accounts.emplace(id, AccountState{a, false});
-    } else {
-      cold.push_back(id);
-    }
-  }
-  const std::vector<std::int64_t> to_read =
-      balances_ != nullptr ? balances_->take(head(), cold, snapshot) : std::move(cold);
+  snapshot.accounts.reserve(snapshot.accounts.size() + ids.size());
+  std::vector<std::int64_t> cold = cache_.take_hot(ids, snapshot);
+  const std::vector<std::int64_t> to_read = balances_->take(head(), cold, snapshot);
   if (to_read.empty()) return {};
   // No owner columns: a batch needs only what the rules read.
   static constexpr std::string_view select =
-      "SELECT id, currency, flags, debits_pending, debits_posted, credits_pending, "
-      "credits_posted, last_seq FROM ledger_accounts WHERE id";
+      "SELECT a.id, a.currency, a.flags, b.debits_pending, b.debits_posted, b.credits_pending, "
+      "b.credits_posted, b.last_seq FROM ledger_accounts a JOIN ledger_balances b ON "
+      "b.account_id = a.id WHERE a.id";
   static const InQuery sql(select);
-  static const InQuery sql_locking(select, " ORDER BY id FOR UPDATE");
   return chunked_in<std::int64_t>(
-      conn_, locks_rows() ? sql_locking : sql, to_read,
-      [](std::int64_t id, std::size_t) { return Param(id); },
+      conn_, sql, to_read, [](std::int64_t id, std::size_t) { return Param(id); },
       [&](const store::Rows& rows) {
         for (std::size_t r = 0; r < rows.size(); ++r) {
           Account a;
@@ -396,41 +393,25 @@ Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t 
   if (touched.empty()) return {};
   std::sort(touched.begin(), touched.end(),
             [](const Account* x, const Account* y) { return x->id < y->id; });
-  if (!postgres()) {
-    // SQLite runs in-process: one cached UPDATE per account is as fast as any bulk form.
-    for (const Account* a : touched) {
-      auto r = conn_.exec(
-          "UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, "
-          "credits_posted = ?, last_seq = ? WHERE id = ?",
-          {a->debits_pending, a->debits_posted, a->credits_pending, a->credits_posted, a->last_seq,
-           a->id});
-      if (!r) return std::unexpected(r.error());
-      TANPU_ASSERT(*r == 1);
-    }
-    return {};
-  }
-  // PostgreSQL: one statement for every account of the batch, its columns sent as six arrays
-  // (a VALUES list costs PostgreSQL more than twice as much per row to parse and plan).
-  std::array<std::vector<std::int64_t>, 6> columns;
-  for (auto& column : columns) column.reserve(touched.size());
+  // Multi-row upserts (arrays on PostgreSQL, VALUES chunks on SQLite) rather than a statement per
+  // account: the rows exist (create_accounts writes them), so each is an update.
+  static constexpr std::size_t kWidth = 6;
+  std::vector<Param> values;
+  values.reserve(touched.size() * kWidth);
   for (const Account* a : touched) {
-    const std::array<std::int64_t, 6> v = {
-        a->id,      a->debits_pending, a->debits_posted, a->credits_pending, a->credits_posted,
-        a->last_seq};
-    for (std::size_t c = 0; c < v.size(); ++c) columns[c].push_back(v[c]);
+    for (std::int64_t v : {a->id, a->debits_pending, a->debits_posted, a->credits_pending,
+                           a->credits_posted, a->last_seq}) {
+      values.emplace_back(v);
+    }
   }
-  std::array<std::string, 6> arrays;
-  for (std::size_t c = 0; c < arrays.size(); ++c) arrays[c] = store::pg_bigint_array(columns[c]);
-  auto r = conn_.exec(
-      "UPDATE ledger_accounts AS a SET debits_pending = v.dp, debits_posted = v.dpo, "
-      "credits_pending = v.cp, credits_posted = v.cpo, last_seq = v.ls FROM unnest(CAST(? AS "
-      "BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS "
-      "BIGINT[]), CAST(? AS BIGINT[])) AS v(id, dp, dpo, cp, cpo, ls) WHERE a.id = v.id",
-      {std::string_view(arrays[0]), std::string_view(arrays[1]), std::string_view(arrays[2]),
-       std::string_view(arrays[3]), std::string_view(arrays[4]), std::string_view(arrays[5])});
-  if (!r) return std::unexpected(r.error());
-  TANPU_ASSERT(*r == static_cast<std::int64_t>(touched.size()));
-  return {};
+  return store::upsert_rows(
+      conn_, "ledger_balances",
+      "account_id, debits_pending, debits_posted, credits_pending, credits_posted, last_seq",
+      kWidth, "account_id",
+      "debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted, "
+      "credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted, "
+      "last_seq = excluded.last_seq",
+      values);
 }
 
 Result<void> Repository::write_pendings(const Outcome& outcome) {
@@ -508,9 +489,10 @@ Result<Account> Repository::account(std::int64_t id) {
   // One statement, so the row and its hot deltas are read from one snapshot on PostgreSQL.
   static const std::string sql =
       "SELECT a.id, a.currency, a.owner_kind, a.owner_id, a.flags, "
-      "a.debits_pending + COALESCE(d.dp, 0), a.debits_posted + COALESCE(d.dpo, 0), "
-      "a.credits_pending + COALESCE(d.cp, 0), a.credits_posted + COALESCE(d.cpo, 0), "
-      "a.created_at_us, a.last_seq FROM ledger_accounts a LEFT JOIN (SELECT account_id, "
+      "b.debits_pending + COALESCE(d.dp, 0), b.debits_posted + COALESCE(d.dpo, 0), "
+      "b.credits_pending + COALESCE(d.cp, 0), b.credits_posted + COALESCE(d.cpo, 0), "
+      "a.created_at_us, b.last_seq FROM ledger_accounts a JOIN ledger_balances b ON b.account_id "
+      "= a.id LEFT JOIN (SELECT account_id, "
       "CAST(SUM(debits_pending) AS BIGINT) AS dp, CAST(SUM(debits_posted) AS BIGINT) AS dpo, "
       "CAST(SUM(credits_pending) AS BIGINT) AS cp, CAST(SUM(credits_posted) AS BIGINT) AS cpo "
       "FROM ledger_hot_deltas WHERE account_id = ? GROUP BY account_id) d ON d.account_id = a.id "
@@ -603,9 +585,9 @@ Result<std::int64_t> Repository::compact_hot_deltas(std::int64_t account_id) {
     }
   }
   auto u = conn_.exec(
-      "UPDATE ledger_accounts SET debits_pending = debits_pending + ?, debits_posted = "
+      "UPDATE ledger_balances SET debits_pending = debits_pending + ?, debits_posted = "
       "debits_posted + ?, credits_pending = credits_pending + ?, credits_posted = credits_posted + "
-      "? WHERE id = ?",
+      "? WHERE account_id = ?",
       {sum[0], sum[1], sum[2], sum[3], account_id});
   if (!u) return std::unexpected(u.error());
   return static_cast<std::int64_t>(rows->size());

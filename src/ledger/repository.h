@@ -17,20 +17,25 @@
 
 namespace tanpu::ledger {
 
-// Immutable facts about accounts (currency and flags never change), cached across batches so hot
-// accounts are known without reading, and so never locked, by the batch path.
+// The hot accounts (flag hot; their currency and flags never change), so that a batch knows them
+// without reading, and so never locks their rows. Other accounts are not kept: a batch reads them
+// (or takes them from the BalanceCache) anyway. Hot accounts are few (the platform's issuance
+// accounts), so the look-up per batch is one lock and a small map.
 class AccountCache {
  public:
   struct Entry {
     Currency currency;
     std::uint32_t flags;
   };
-  bool get(std::int64_t id, Entry* out) const;
+  // Remembers id if its flags say hot; ignores any other account.
   void put(std::int64_t id, Entry e);
+  // Adds the hot accounts among ids to snapshot (zero balances: a batch only produces their
+  // deltas) and returns the other ids, in order.
+  std::vector<std::int64_t> take_hot(std::span<const std::int64_t> ids, Snapshot& snapshot) const;
 
  private:
   mutable std::mutex mu_;
-  std::unordered_map<std::int64_t, Entry> entries_;
+  std::unordered_map<std::int64_t, Entry> hot_;
 };
 
 struct ChainLink {
@@ -40,12 +45,13 @@ struct ChainLink {
 };
 
 // The state of non-hot accounts as the ledger last wrote or read it, so a batch need not read the
-// accounts it touches. Used on SQLite, where every ledger batch, in any process, reads the chain
-// head under the database's write lock before it reads an account, and moves the head when it
-// writes one; so while the head is the link this cache was stored at, no batch has changed an
-// account since, and the cached state is the stored state. Any other head (another process wrote,
-// or a transaction that wrote the cache rolled back) drops it. Bounded: past capacity, arbitrary
-// entries are dropped (a miss only means a read).
+// accounts it touches. Every ledger batch, in any process and on either engine, locks the chain
+// head before it reads an account and moves the head when it writes one (SQLite: the write
+// transaction's database lock makes reading the head locking it; PostgreSQL: SELECT … FOR
+// UPDATE). So while the head is the link this cache was stored at, no batch has changed an
+// account since, and the cached state is the stored state. Any other head (another process or
+// server wrote, or a transaction that wrote the cache rolled back) drops it. Bounded: past
+// capacity, arbitrary entries are dropped (a miss only means a read).
 class BalanceCache {
  public:
   explicit BalanceCache(std::size_t capacity) : capacity_(capacity) {}
@@ -79,13 +85,11 @@ class Repository {
   // transfers with those ids, and every account referenced. With probe_ids, also every stored
   // transfer whose id is in the batch; without, the caller relies on the unique index.
   //
-  // Two locking protocols, one per engine, each used by every batch on it:
-  //  * with a balance cache (SQLite: the write transaction holds the database's one write lock
-  //    from its start, so reading the chain head first is locking it): the head first, then the
-  //    accounts from the cache when it is valid at that head, else from the table;
-  //  * without (PostgreSQL, where writers run side by side): the pending rows and the non-hot
-  //    accounts locked FOR UPDATE in id order, and the head only in append_link, the last step,
-  //    so concurrent writers queue on it only for their commit.
+  // The locking protocol, the same on both engines and for every batch: the chain head first
+  // (held to COMMIT), then the accounts from the balance cache when it is valid at that head,
+  // else from the table. Rows need no locks of their own: no batch touches an account or a pending
+  // row without holding the head, so batches run one at a time from their first statement to their
+  // COMMIT. Needs the repository's balance cache.
   Result<void> load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot,
                              bool probe_ids);
   // The chain head as this batch locked it, and after write_outcome as it left it.
@@ -144,7 +148,6 @@ class Repository {
   Result<void> lock_head();
   Result<void> append_link(std::int64_t batch_id, std::span<const Transfer> applied);
   bool postgres() const { return conn_.dialect() == store::Dialect::postgres; }
-  [[nodiscard]] bool locks_rows() const { return balances_ == nullptr && postgres(); }
 
   store::Connection& conn_;
   AccountCache& cache_;

@@ -79,14 +79,20 @@ class Verifier {
 
   Result<void> load_accounts() {
     auto rows = conn_.query(
-        "SELECT a.id, a.currency, a.flags, a.debits_pending, a.debits_posted, a.credits_pending, "
-        "a.credits_posted, COALESCE(d.dp, 0), COALESCE(d.dpo, 0), COALESCE(d.cp, 0), "
-        "COALESCE(d.cpo, 0), a.last_seq FROM ledger_accounts a LEFT JOIN (SELECT account_id, "
+        "SELECT a.id, a.currency, a.flags, COALESCE(b.debits_pending, 0), "
+        "COALESCE(b.debits_posted, 0), COALESCE(b.credits_pending, 0), "
+        "COALESCE(b.credits_posted, 0), COALESCE(d.dp, 0), COALESCE(d.dpo, 0), COALESCE(d.cp, 0), "
+        "COALESCE(d.cpo, 0), COALESCE(b.last_seq, 0), CASE WHEN b.account_id IS NULL THEN 1 ELSE 0 "
+        "END FROM ledger_accounts a LEFT JOIN ledger_balances b ON "
+        "b.account_id = a.id LEFT JOIN (SELECT account_id, "
         "CAST(SUM(debits_pending) AS BIGINT) AS dp, CAST(SUM(debits_posted) AS BIGINT) AS dpo, "
         "CAST(SUM(credits_pending) AS BIGINT) AS cp, CAST(SUM(credits_posted) AS BIGINT) AS cpo "
         "FROM ledger_hot_deltas GROUP BY account_id) d ON d.account_id = a.id ORDER BY a.id");
     if (!rows) return std::unexpected(rows.error());
     for (std::size_t r = 0; r < rows->size(); ++r) {
+      if (rows->i64(r, 12) != 0) {
+        problem("account " + std::to_string(rows->i64(r, 0)) + " has no balance row");
+      }
       StoredAccount a{static_cast<Currency>(rows->i64(r, 1)),
                       static_cast<std::uint32_t>(rows->i64(r, 2)),
                       rows->i64(r, 11),

@@ -1,7 +1,10 @@
 // The ledger on real databases (SQLite and PostgreSQL): postings, idempotency, two-phase transfers,
 // expiry, linked chains, history, hot accounts, concurrency and tamper detection.
+#include <map>
+#include <mutex>
 #include <thread>
 
+#include "ledger/chain.h"
 #include "ledger_fixture.h"
 
 namespace tanpu::ledger::testing {
@@ -25,7 +28,7 @@ TEST_P(LedgerTest, CreditMovesBothSidesAndHotBalanceIsDerived) {
   EXPECT_EQ(account(m[1]).balance(), 200);
   EXPECT_EQ(account(kPlatformPointsAccount).balance(), -500);
   // The platform row itself is never written by a batch: only its deltas are.
-  EXPECT_EQ(count("SELECT debits_posted FROM ledger_accounts WHERE id = 1"), 0);
+  EXPECT_EQ(count("SELECT debits_posted FROM ledger_balances WHERE account_id = 1"), 0);
   EXPECT_TRUE(verify_now().ok());
   ASSERT_TRUE(ledger->compact_hot_accounts().has_value());
   EXPECT_EQ(count("SELECT COUNT(*) FROM ledger_hot_deltas"), 0);
@@ -294,6 +297,104 @@ TEST_P(LedgerTest, ConcurrentSubmittersKeepInvariants) {
   for (auto id : m) EXPECT_GE(account(id).balance(), 0);
 }
 
+// Two servers on one database, each with its own balance cache, submitting at once: every batch
+// of either locks the chain head first, so neither may serve a balance the other changed. The
+// balances must be exactly what the accepted transfers make them.
+TEST_P(LedgerTest, TwoLedgersSubmittingAtOnceKeepExactBalances) {
+  Ledger other(db->store(), clock);
+  const auto m = accounts(6);
+  std::map<std::int64_t, std::int64_t> expected;
+  std::mutex expected_mu;
+  auto run = [&](Ledger& l, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<std::size_t> pick(0, m.size() - 1);
+    std::uniform_int_distribution<std::int64_t> amount(1, 40);
+    for (int round = 0; round < 40; ++round) {
+      std::vector<Transfer> ts;
+      for (int i = 0; i < 8; ++i) {
+        const std::size_t a = pick(rng);
+        const std::size_t b = (a + 1 + pick(rng) % (m.size() - 1)) % m.size();
+        ts.push_back(round % 4 == 0 ? transfer(kPlatformPointsAccount, m[a], amount(rng))
+                                    : transfer(m[a], m[b], amount(rng)));
+      }
+      auto st = l.submit(ts);
+      ASSERT_TRUE(st.has_value()) << st.error().message;
+      std::lock_guard lock(expected_mu);
+      for (std::size_t i = 0; i < ts.size(); ++i) {
+        if ((*st)[i] != S::ok) continue;
+        expected[ts[i].debit_account_id] -= ts[i].amount;
+        expected[ts[i].credit_account_id] += ts[i].amount;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned c = 0; c < 4; ++c) {
+    threads.emplace_back([&, c] { run(c % 2 == 0 ? *ledger : other, c + 1); });
+  }
+  for (auto& t : threads) t.join();
+  for (std::int64_t id : m) {
+    EXPECT_EQ(account(id).balance(), expected[id]) << "account " << id;
+    EXPECT_GE(account(id).balance(), 0);
+  }
+  const VerifyReport r = verify_now();
+  EXPECT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems.front());
+}
+
+// A database migrated by an earlier tanpu (ledger schema 1: balances in ledger_accounts, seq a
+// separate primary key) keeps every balance, history and chain link through migrations 2 and 3.
+TEST_P(LedgerTest, AnEarlierSchemaKeepsItsLedgerThroughTheMigrations) {
+  ledger.reset();
+  db = std::make_unique<test::TestStore>(engine());
+  auto lease = (*db)->acquire();
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_TRUE(store::migrate(**lease, migrations().first(1)).has_value());
+  Transfer t = transfer(kPlatformPointsAccount, 3, 500);
+  t.seq = make_seq(1, 0);
+  t.timestamp_us = 1'700'000'000'000'000;
+  const Sha256Digest link = link_hash(Sha256Digest{}, 1, 1, std::span(&t, 1));
+  const auto id = t.id.to_bytes();
+  const std::string hash = to_hex(link);
+  for (const std::string& sql :
+       {std::string("INSERT INTO ledger_accounts (currency, owner_kind, owner_id, flags, "
+                    "created_at_us, credits_posted, last_seq) VALUES (1, 'member', '7', 1, 0, "
+                    "500, ") +
+            std::to_string(t.seq) + ")",
+        std::string("INSERT INTO ledger_batches (chain_pos, prev_hash, hash, transfer_count, "
+                    "created_at_us) VALUES (1, '") +
+            std::string(64, '0') + "', '" + hash + "', 1, 0)",
+        "UPDATE ledger_chain_head SET chain_pos = 1, hash = '" + hash + "'",
+        std::string("INSERT INTO ledger_hot_deltas (batch_id, account_id, debits_pending, "
+                    "debits_posted, credits_pending, credits_posted) VALUES (1, 1, 0, 500, 0, "
+                    "0)")}) {
+    ASSERT_TRUE((*lease)->exec(sql).has_value()) << sql;
+  }
+  ASSERT_TRUE((*lease)
+                  ->exec("INSERT INTO ledger_transfers (seq, id, debit_account_id, "
+                         "credit_account_id, amount, pending_id, timeout_s, code, flags, "
+                         "reference, timestamp_us, debit_prev_seq, credit_prev_seq) VALUES (?, ?, "
+                         "1, 3, 500, NULL, 0, 5, 0, '', ?, 0, 0)",
+                         {t.seq, std::span<const std::uint8_t>(id), t.timestamp_us})
+                  .has_value());
+  auto applied = store::migrate(**lease, migrations());
+  ASSERT_TRUE(applied.has_value()) << applied.error().message;
+  EXPECT_EQ(*applied, 2);
+  ledger = std::make_unique<Ledger>(db->store(), clock);
+  EXPECT_EQ(account(3).balance(), 500);
+  EXPECT_EQ(account(3).last_seq, t.seq);
+  EXPECT_EQ(account(kPlatformPointsAccount).balance(), -500);
+  const std::int64_t one[] = {3};
+  auto page = ledger->list_transfers(one, "", 10);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->transfers.size(), 1u);
+  EXPECT_EQ(page->transfers[0].id, t.id);
+  EXPECT_TRUE(verify_now().ok());
+  // And the upgraded ledger goes on: a second batch links to the first.
+  EXPECT_EQ(submit({transfer(3, kPlatformPointsAccount, 200)}), std::vector<S>{S::ok});
+  EXPECT_EQ(account(3).balance(), 300);
+  const VerifyReport r = verify_now();
+  EXPECT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems.front());
+}
+
 TEST_P(LedgerTest, VerifyNamesTheTamperedBatch) {
   const auto m = accounts(2);
   submit({transfer(kPlatformPointsAccount, m[0], 100)});
@@ -310,11 +411,13 @@ TEST_P(LedgerTest, VerifyNamesTheTamperedBatch) {
 TEST_P(LedgerTest, VerifyCatchesBalanceEditsAndDeletedTransfers) {
   const auto m = accounts(2);
   submit({transfer(kPlatformPointsAccount, m[0], 100)});
-  exec("UPDATE ledger_accounts SET credits_posted = 1000000 WHERE id = " + std::to_string(m[0]));
+  exec("UPDATE ledger_balances SET credits_posted = 1000000 WHERE account_id = " +
+       std::to_string(m[0]));
   VerifyReport r = verify_now();
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.problems.front().find("account " + std::to_string(m[0])), std::string::npos);
-  exec("UPDATE ledger_accounts SET credits_posted = 100 WHERE id = " + std::to_string(m[0]));
+  exec("UPDATE ledger_balances SET credits_posted = 100 WHERE account_id = " +
+       std::to_string(m[0]));
   ASSERT_TRUE(verify_now().ok());
   exec("DELETE FROM ledger_transfers");
   r = verify_now();
