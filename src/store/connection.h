@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -57,6 +58,43 @@ class Rows {
   std::string buffer_;
 };
 
+// A statement built to run later with others (Connection::run_all): its SQL, its parameters, and
+// the text and bytes it was given to keep, which those parameters may borrow.
+class Statement {
+ public:
+  explicit Statement(std::string sql) : sql_(std::move(sql)) {}
+  // Moved, never copied: a copy's parameters would borrow the original's text.
+  Statement(Statement&&) noexcept = default;
+  Statement& operator=(Statement&&) noexcept = default;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  // A parameter borrowing the caller's text or bytes, which must outlive the run.
+  Statement& bind(Param p) {
+    params_.push_back(p);
+    return *this;
+  }
+  // A text parameter the statement keeps a copy of.
+  Statement& bind_owned(std::string text) {
+    params_.emplace_back(
+        std::string_view(*owned_.emplace_back(std::make_unique<std::string>(std::move(text)))));
+    return *this;
+  }
+  const std::string& sql() const { return sql_; }
+  std::span<const Param> params() const { return params_; }
+
+ private:
+  std::string sql_;
+  std::vector<Param> params_;
+  std::vector<std::unique_ptr<std::string>> owned_;  // each text keeps its place as this moves
+};
+
+// What one statement of run_all came to: its rows (a query's or RETURNING's) and how many rows it
+// changed (0 for a query).
+struct StatementResult {
+  Rows rows;
+  std::int64_t changed = 0;
+};
+
 class Connection;
 
 // Work that the jobs of one transaction leave for its end, done once for all of them just before
@@ -94,6 +132,22 @@ class Connection {
 
   // Runs several ;-separated statements without parameters (migrations, DDL).
   virtual Result<void> exec_script(std::string_view sql) = 0;
+
+  // Runs statements in order, as query() would one after another, and returns what each came to.
+  // On PostgreSQL they go in one round trip (pipeline mode): for statements that do not need each
+  // other's answers, such as the writes of a ledger batch. Stops at the first that fails and
+  // returns its error; the statements after it do not run. Each statement still starts its own
+  // snapshot, after the one before it has finished (so a read after a lock sees what the lock
+  // waited for).
+  virtual Result<std::vector<StatementResult>> run_all(std::span<const Statement> statements) = 0;
+
+  // Statements whose answers the caller does not wait for, such as the writes of a ledger batch
+  // just before COMMIT. SQLite runs them at once. PostgreSQL sends them with this connection's next
+  // round trip (the next statement, or COMMIT), so they cost none of their own; one that fails
+  // fails the call that carried them, as a failing statement of its own would (and, carried by
+  // COMMIT, the transaction). Nobody sees what they came to: a statement that must change certain
+  // rows has to fail by itself when it does not.
+  virtual Result<void> run_deferred(std::vector<Statement> statements) = 0;
 
   // Appends rows to a table as fast as the engine allows (COPY on PostgreSQL, a cached multi-row
   // prepared INSERT on SQLite). values is row-major: columns.size() params per row.
@@ -152,11 +206,17 @@ inline Param nullable(const std::optional<std::string>& v) {
 // Inserts rows (row-major `values`, `width` params per row) into `table` (`columns`, a
 // comma-separated list) and, for rows whose `key` exists, runs `update` (the SET clause, which may
 // read `excluded.`). Not one statement per row: on PostgreSQL one statement with a column per
-// array (`INSERT … SELECT * FROM unnest(…)`; VALUES chunks when a column holds NULL or bytes), on
+// array (`INSERT … SELECT * FROM unnest(…)`; VALUES chunks when a column holds only NULLs), on
 // SQLite multi-row VALUES chunks. Table and column text come from the caller's code, never input.
 Result<void> upsert_rows(Connection& c, std::string_view table, std::string_view columns,
                          std::size_t width, std::string_view key, std::string_view update,
                          std::span<const Param> values);
+// The statements upsert_rows runs, to be run with others (Connection::run_all). They borrow the
+// text and bytes of `values` (the PostgreSQL arrays they keep), like Param.
+std::vector<Statement> upsert_statements(Dialect dialect, std::string_view table,
+                                         std::string_view columns, std::size_t width,
+                                         std::string_view key, std::string_view update,
+                                         std::span<const Param> values);
 
 // Engine error codes that callers may act on. Engines map their native errors to these codes in
 // Error::code; everything else is "db_error".

@@ -88,30 +88,127 @@ Result<void> KeyRows::join(Connection& c, std::string_view select, std::string_v
   return {};
 }
 
-std::optional<std::string> pg_unnest(std::span<const Param> values, std::size_t width,
-                                     std::vector<std::string>& arrays) {
+namespace {
+
+enum class ArrayKind { none, bigint, text, bytea };
+
+ArrayKind kind_of(const Param& v) {
+  if (std::holds_alternative<std::int64_t>(v)) return ArrayKind::bigint;
+  if (std::holds_alternative<std::string_view>(v)) return ArrayKind::text;
+  if (std::holds_alternative<std::span<const std::uint8_t>>(v)) return ArrayKind::bytea;
+  return ArrayKind::none;  // NULL
+}
+
+void append_quoted(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char ch : text) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  out += '"';
+}
+
+// One array literal element: NULL unquoted; bytes as "\\x…" (the escaped backslash of bytea's hex
+// input form).
+void append_element(std::string& out, const Param& v) {
+  constexpr char kHex[] = "0123456789abcdef";
+  if (const auto* i = std::get_if<std::int64_t>(&v)) {
+    out += std::to_string(*i);
+  } else if (const auto* t = std::get_if<std::string_view>(&v)) {
+    append_quoted(out, *t);
+  } else if (const auto* b = std::get_if<std::span<const std::uint8_t>>(&v)) {
+    out += "\"\\\\x";
+    for (const std::uint8_t byte : *b) {
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0f];
+    }
+    out += '"';
+  } else {
+    out += "NULL";
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Each column's array literal appended to arrays (none for a column of NULLs only) and its kind;
+// false if a column mixes types.
+bool array_columns(std::span<const Param> values, std::size_t width,
+                   std::vector<std::string>& arrays, std::vector<ArrayKind>& kinds) {
   TANPU_ASSERT(width > 0 && !values.empty() && values.size() % width == 0);
   const std::size_t rows = values.size() / width;
-  std::string sql = "unnest(";
   for (std::size_t col = 0; col < width; ++col) {
-    if (col > 0) sql += ", ";
-    const bool integers = std::holds_alternative<std::int64_t>(values[col]);
-    if (!integers && !std::holds_alternative<std::string_view>(values[col])) return std::nullopt;
-    std::vector<std::int64_t> ints;
-    std::vector<std::string_view> texts;
+    ArrayKind kind = ArrayKind::none;
     for (std::size_t r = 0; r < rows; ++r) {
-      const Param& v = values[r * width + col];
-      if (integers && std::holds_alternative<std::int64_t>(v))
-        ints.push_back(std::get<std::int64_t>(v));
-      else if (!integers && std::holds_alternative<std::string_view>(v))
-        texts.push_back(std::get<std::string_view>(v));
-      else
-        return std::nullopt;
+      const ArrayKind k = kind_of(values[r * width + col]);
+      if (k == ArrayKind::none) continue;
+      if (kind != ArrayKind::none && k != kind) return false;
+      kind = k;
     }
-    arrays.push_back(integers ? pg_bigint_array(ints) : pg_text_array(texts));
-    sql += integers ? "CAST(? AS BIGINT[])" : "CAST(? AS TEXT[])";
+    kinds.push_back(kind);
+    if (kind == ArrayKind::none) continue;
+    std::string array = "{";
+    for (std::size_t r = 0; r < rows; ++r) {
+      if (r > 0) array += ',';
+      append_element(array, values[r * width + col]);
+    }
+    array += '}';
+    arrays.push_back(std::move(array));
+  }
+  return true;
+}
+
+std::string_view array_cast(ArrayKind kind) {
+  return kind == ArrayKind::bigint ? "CAST(? AS BIGINT[])"
+         : kind == ArrayKind::text ? "CAST(? AS TEXT[])"
+                                   : "CAST(? AS BYTEA[])";
+}
+
+}  // namespace
+
+std::optional<std::string> pg_unnest(std::span<const Param> values, std::size_t width,
+                                     std::vector<std::string>& arrays) {
+  // A column of NULLs only has no type an array could carry.
+  std::vector<ArrayKind> kinds;
+  if (!array_columns(values, width, arrays, kinds)) return std::nullopt;
+  std::string sql = "unnest(";
+  for (std::size_t col = 0; col < kinds.size(); ++col) {
+    if (kinds[col] == ArrayKind::none) return std::nullopt;
+    if (col > 0) sql += ", ";
+    sql += array_cast(kinds[col]);
   }
   return sql + ")";
+}
+
+std::optional<Statement> pg_insert_from_arrays(std::string_view table,
+                                               std::span<const std::string_view> columns,
+                                               std::span<const Param> values) {
+  std::vector<std::string> arrays;
+  std::vector<ArrayKind> kinds;
+  if (!array_columns(values, columns.size(), arrays, kinds)) return std::nullopt;
+  // A column of NULLs only is the NULL literal, typed by its column.
+  std::string select;
+  std::string source;
+  std::string names;
+  for (std::size_t col = 0; col < kinds.size(); ++col) {
+    if (col > 0) select += ", ";
+    if (kinds[col] == ArrayKind::none) {
+      select += "NULL";
+      continue;
+    }
+    const std::string name = "c" + std::to_string(col);
+    select += "k." + name;
+    source += (source.empty() ? "" : ", ") + std::string(array_cast(kinds[col]));
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  if (source.empty()) return std::nullopt;
+  std::string sql = "INSERT INTO ";
+  append_table_columns(sql, table, columns);
+  sql += " SELECT " + select + " FROM unnest(" + source + ") AS k (" + names + ")";
+  Statement st(std::move(sql));
+  for (std::string& a : arrays) st.bind_owned(std::move(a));
+  return st;
 }
 
 std::string pg_bigint_array(const std::vector<std::int64_t>& values) {
@@ -134,12 +231,7 @@ std::string pg_text_array(const std::vector<std::string_view>& values) {
   out += '{';
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (i > 0) out += ',';
-    out += '"';
-    for (const char ch : values[i]) {
-      if (ch == '"' || ch == '\\') out += '\\';
-      out += ch;
-    }
-    out += '"';
+    append_quoted(out, values[i]);
   }
   out += '}';
   return out;

@@ -72,12 +72,19 @@ class KeyRows {
   std::vector<std::string> texts_;  // row-major, the text columns
 };
 
-// The PostgreSQL row source "unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), …)" of the row-major
+// The PostgreSQL row source "unnest(CAST(? AS BIGINT[]), CAST(? AS BYTEA[]), …)" of the row-major
 // `values` (`width` per row, at least one row), the literals of its arrays appended to `arrays`,
-// one parameter each. nullopt unless each column holds integers only or text only (no NULL, bytes
-// or mixed types).
+// one parameter each. A column is BIGINT[], TEXT[] or BYTEA[] after its values, and may hold
+// NULLs; nullopt if a column mixes types or holds nothing but NULL (its type is then unknown).
 std::optional<std::string> pg_unnest(std::span<const Param> values, std::size_t width,
                                      std::vector<std::string>& arrays);
+
+// The PostgreSQL statement "INSERT INTO table (columns) SELECT … FROM unnest(…)" of the row-major
+// `values` (at least one row): one statement for any number of rows, its arrays kept by the
+// statement. A column of NULLs only is inserted as NULL; nullopt if a column mixes types.
+std::optional<Statement> pg_insert_from_arrays(std::string_view table,
+                                               std::span<const std::string_view> columns,
+                                               std::span<const Param> values);
 
 // PostgreSQL array literals: '{1,2,3}', and '{"a","b\"c"}' with every element quoted and `"` and
 // `\` escaped, for a parameter cast to BIGINT[] or TEXT[].

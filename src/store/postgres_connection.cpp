@@ -6,8 +6,11 @@
 #include <climits>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <utility>
 
 #include "core/assert.h"
+#include "store/key_rows.h"
 
 namespace tanpu::store {
 namespace {
@@ -16,6 +19,8 @@ constexpr std::size_t kStatementsCachedMax = 512;
 // COPY data is handed to libpq in pieces of about this size.
 constexpr std::size_t kCopyChunkBytes = 1 << 20;
 constexpr std::size_t kSqlQuotedBytesMax = 300;
+// bulk_insert sends up to this many rows as one INSERT from arrays, more with COPY.
+constexpr std::size_t kArrayInsertRowsMax = 256;
 
 // Type OIDs from pg_type.h (stable across PostgreSQL versions).
 constexpr Oid kOidBool = 16;
@@ -208,6 +213,7 @@ Result<void> PostgresConnection::ensure_connected() {
   // The session is gone, and with it every prepared statement and any open transaction.
   PQreset(conn_);
   statements_.clear();
+  deferred_.clear();
   if (PQstatus(conn_) != CONNECTION_OK) {
     return fail(ErrorKind::unavailable, "db_unavailable",
                 "postgres: connection lost: " + trimmed(PQerrorMessage(conn_)));
@@ -253,6 +259,7 @@ Result<const PostgresConnection::Prepared*> PostgresConnection::prepare(
   std::vector<Oid> types(params.size());
   for (std::size_t i = 0; i < params.size(); ++i) types[i] = param_type(param_signature(params[i]));
   Prepared prepared{"tanpu_" + std::to_string(++statements_prepared_total_), nparams};
+  ++round_trips_;
   ResultPtr res(PQprepare(conn_, prepared.name.c_str(), rewritten.c_str(), nparams, types.data()));
   if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) return std::unexpected(error(res.get(), sql));
   auto [it, inserted] = statements_.emplace(key_scratch_, std::move(prepared));
@@ -316,7 +323,16 @@ Result<PostgresConnection::ResultPtr> PostgresConnection::run(std::string_view s
   if (auto r = check_params(params); !r) return std::unexpected(r.error());
   auto prepared = prepare(sql, params);
   if (!prepared) return std::unexpected(prepared.error());
+  if (!deferred_.empty()) {
+    // The deferred savepoint commands go with it, in one round trip.
+    Statement one{std::string(sql)};
+    for (const Param& p : params) one.bind(p);
+    auto results = pipeline(std::span(&one, 1));
+    if (!results) return std::unexpected(results.error());
+    return std::move(results->front());
+  }
   bind(params);
+  ++round_trips_;
   ResultPtr res(PQexecPrepared(conn_, (*prepared)->name.c_str(), (*prepared)->nparams,
                                values_.data(), lengths_.data(), formats_.data(), 0));
   const ExecStatusType status = PQresultStatus(res.get());
@@ -326,10 +342,7 @@ Result<PostgresConnection::ResultPtr> PostgresConnection::run(std::string_view s
   return res;
 }
 
-Result<Rows> PostgresConnection::query(std::string_view sql, std::span<const Param> params) {
-  auto res = run(sql, params);
-  if (!res) return std::unexpected(res.error());
-  pg_result* r = res->get();
+Rows PostgresConnection::rows_of(const pg_result* r) {
   const int nrows = PQntuples(r);
   const int ncols = PQnfields(r);
   Rows rows;
@@ -349,19 +362,183 @@ Result<Rows> PostgresConnection::query(std::string_view sql, std::span<const Par
   return rows;
 }
 
-Result<std::int64_t> PostgresConnection::exec(std::string_view sql, std::span<const Param> params) {
-  auto res = run(sql, params);
-  if (!res) return std::unexpected(res.error());
-  const std::string_view tuples = PQcmdTuples(res->get());
+std::int64_t PostgresConnection::changed_of(const pg_result* r) {
+  // A query's command tag counts the rows it returned, not rows it changed.
+  if (std::string_view(PQcmdStatus(const_cast<pg_result*>(r))).starts_with("SELECT")) return 0;
+  const std::string_view tuples = PQcmdTuples(const_cast<pg_result*>(r));
   std::int64_t changed = 0;
   if (!tuples.empty()) TANPU_ASSERT(parse_i64(tuples, changed));
   return changed;
 }
 
+Result<Rows> PostgresConnection::query(std::string_view sql, std::span<const Param> params) {
+  auto res = run(sql, params);
+  if (!res) return std::unexpected(res.error());
+  return rows_of(res->get());
+}
+
+Result<std::int64_t> PostgresConnection::exec(std::string_view sql, std::span<const Param> params) {
+  auto res = run(sql, params);
+  if (!res) return std::unexpected(res.error());
+  return changed_of(res->get());
+}
+
+bool PostgresConnection::deferred_statements() const {
+  return std::any_of(deferred_.begin(), deferred_.end(),
+                     [](const Deferred& d) { return d.statement.has_value(); });
+}
+
+std::string PostgresConnection::take_deferred() {
+  TANPU_ASSERT(!deferred_statements());
+  std::string text;
+  for (const Deferred& d : deferred_) {
+    text += d.command;
+    text += "; ";
+  }
+  deferred_.clear();
+  return text;
+}
+
+Result<std::vector<PostgresConnection::ResultPtr>> PostgresConnection::pipeline(
+    std::span<const Statement> statements, std::string_view final_command) {
+  if (auto r = ensure_connected(); !r) return std::unexpected(r.error());
+  const std::vector<Deferred> deferred = std::exchange(deferred_, {});
+  // What goes, in order: the deferred items, the statements, the final command.
+  struct Item {
+    std::string_view command;
+    const Statement* statement = nullptr;
+  };
+  std::vector<Item> items;
+  for (const Deferred& d : deferred) {
+    items.push_back(d.statement ? Item{{}, &*d.statement} : Item{d.command, nullptr});
+  }
+  for (const Statement& st : statements) items.push_back(Item{{}, &st});
+  if (!final_command.empty()) items.push_back(Item{final_command, nullptr});
+  // Prepared first (a new statement is a round trip of its own, once per session). Room is made
+  // beforehand, so that no statement of this pipeline is deallocated by the next one's prepare.
+  std::size_t fresh = 0;
+  for (const Item& item : items) {
+    if (item.statement == nullptr) continue;
+    if (auto r = check_params(item.statement->params()); !r) return std::unexpected(r.error());
+    key_scratch_.assign(item.statement->sql());
+    key_scratch_.push_back('\0');
+    for (const Param& p : item.statement->params()) key_scratch_.push_back(param_signature(p));
+    if (!statements_.contains(key_scratch_)) ++fresh;
+  }
+  if (statements_.size() + fresh > kStatementsCachedMax) {
+    ++round_trips_;
+    ResultPtr res(PQexec(conn_, "DEALLOCATE ALL"));
+    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      return std::unexpected(error(res.get(), "DEALLOCATE ALL"));
+    }
+    statements_.clear();
+  }
+  std::vector<Prepared> prepared(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i].statement == nullptr) continue;
+    auto p = prepare(items[i].statement->sql(), items[i].statement->params());
+    if (!p) return std::unexpected(p.error());
+    prepared[i] = **p;
+  }
+  if (PQenterPipelineMode(conn_) != 1) return std::unexpected(error(nullptr, "pipeline"));
+  bool sent = true;
+  for (std::size_t i = 0; sent && i < items.size(); ++i) {
+    if (items[i].statement == nullptr) {
+      const std::string command(items[i].command);
+      sent =
+          PQsendQueryParams(conn_, command.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+      continue;
+    }
+    bind(items[i].statement->params());  // libpq copies the values into its output buffer now
+    sent = PQsendQueryPrepared(conn_, prepared[i].name.c_str(), prepared[i].nparams, values_.data(),
+                               lengths_.data(), formats_.data(), 0) == 1;
+  }
+  sent = sent && PQpipelineSync(conn_) == 1;
+  ++round_trips_;
+  // Every result up to the sync is read, so the connection is left idle. The first failure is
+  // the answer: an item that fails aborts the rest of the pipeline.
+  std::optional<Error> failed;
+  if (!sent) failed = error(nullptr, "pipeline");
+  std::vector<ResultPtr> results;
+  results.reserve(items.size());
+  for (std::size_t i = 0; sent && i < items.size(); ++i) {
+    const std::string_view what = items[i].statement != nullptr
+                                      ? std::string_view(items[i].statement->sql())
+                                      : items[i].command;
+    ResultPtr res(PQgetResult(conn_));
+    if (res == nullptr) {  // the connection is gone
+      failed = failed.value_or(error(nullptr, what));
+      sent = false;
+      break;
+    }
+    const ExecStatusType status = PQresultStatus(res.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
+        status != PGRES_PIPELINE_ABORTED && !failed) {
+      failed = error(res.get(), what);
+    }
+    while (ResultPtr end_of_query{PQgetResult(conn_)}) {
+    }
+    results.push_back(std::move(res));
+  }
+  if (sent) {
+    ResultPtr sync(PQgetResult(conn_));
+    if (PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC && !failed) {
+      failed = error(sync.get(), "pipeline");
+    }
+  }
+  if (PQexitPipelineMode(conn_) != 1) {
+    // Results are left unread (the connection broke mid-pipeline): start a new session rather than
+    // keep one in pipeline mode, where no ordinary command can run.
+    PQreset(conn_);
+    statements_.clear();
+    if (!failed) failed = error(nullptr, "pipeline");
+    failed->kind = ErrorKind::unavailable;
+    failed->code = "db_unavailable";
+  }
+  if (failed) return std::unexpected(*failed);
+  results.erase(results.begin(), results.begin() + static_cast<std::ptrdiff_t>(deferred.size()));
+  return results;
+}
+
+Result<void> PostgresConnection::run_deferred(std::vector<Statement> statements) {
+  for (Statement& st : statements) deferred_.push_back(Deferred{{}, std::move(st)});
+  return {};
+}
+
+Result<std::vector<StatementResult>> PostgresConnection::run_all(
+    std::span<const Statement> statements) {
+  std::vector<StatementResult> out;
+  if (statements.empty()) return out;
+  auto results = pipeline(statements);
+  if (!results) return std::unexpected(results.error());
+  out.reserve(results->size());
+  for (ResultPtr& res : *results) out.push_back({rows_of(res.get()), changed_of(res.get())});
+  return out;
+}
+
+Result<void> PostgresConnection::flush_deferred() {
+  if (deferred_.empty()) return {};
+  if (deferred_statements()) {
+    auto r = pipeline({});
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+  const std::string text = take_deferred();
+  ++round_trips_;
+  ResultPtr res(PQexec(conn_, text.c_str()));
+  if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) return std::unexpected(error(res.get(), text));
+  return {};
+}
+
 Result<void> PostgresConnection::exec_script(std::string_view sql) {
   if (auto r = ensure_connected(); !r) return r;
-  const std::string text(sql);
+  // Several statements go as a simple query, which deferred statements cannot share.
+  if (deferred_statements()) {
+    if (auto r = flush_deferred(); !r) return r;
+  }
+  const std::string text = take_deferred() + std::string(sql);
   // PQexec returns the last statement's result, or the first failure (it stops there).
+  ++round_trips_;
   ResultPtr res(PQexec(conn_, text.c_str()));
   const ExecStatusType status = PQresultStatus(res.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
@@ -372,7 +549,14 @@ Result<void> PostgresConnection::exec_script(std::string_view sql) {
 
 Result<void> PostgresConnection::simple(std::string_view sql) {
   if (auto r = ensure_connected(); !r) return r;
-  ResultPtr res(PQexec(conn_, std::string(sql).c_str()));
+  if (deferred_statements()) {
+    auto r = pipeline({}, sql);
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+  // A simple query may hold several commands; PQexec returns the last result or the first failure.
+  ++round_trips_;
+  ResultPtr res(PQexec(conn_, (take_deferred() + std::string(sql)).c_str()));
   if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) return std::unexpected(error(res.get(), sql));
   return {};
 }
@@ -409,9 +593,21 @@ Result<void> PostgresConnection::bulk_insert(std::string_view table,
   TANPU_ASSERT_MSG(values.size() % columns.size() == 0, "values is not whole rows");
   if (values.empty()) return {};
   if (auto r = ensure_connected(); !r) return r;
+  if (values.size() / columns.size() <= kArrayInsertRowsMax) {
+    // A few rows: one INSERT from arrays, one round trip (with any deferred savepoint commands)
+    // where COPY takes two; and one statement is all or none by itself.
+    if (auto insert = pg_insert_from_arrays(table, columns, values)) {
+      auto r = run_all(std::span(&*insert, 1));
+      if (!r) return std::unexpected(r.error());
+      return {};
+    }
+  }
+  // COPY cannot share a pipeline: deferred savepoint commands go first, on their own.
+  if (auto r = flush_deferred(); !r) return r;
   key_scratch_.assign("COPY ");
   append_table_columns(key_scratch_, table, columns);
   key_scratch_.append(" FROM STDIN");
+  round_trips_ += 2;  // the command, then the data and its end
   ResultPtr start(PQexec(conn_, key_scratch_.c_str()));
   if (PQresultStatus(start.get()) != PGRES_COPY_IN)
     return std::unexpected(error(start.get(), key_scratch_));
@@ -431,12 +627,23 @@ Result<void> PostgresConnection::bulk_insert(std::string_view table,
 }
 
 Result<void> PostgresConnection::do_begin() {
+  // Nothing of a finished transaction may run in the next one.
+  deferred_.clear();
   return simple("BEGIN");
 }
 
 Result<void> PostgresConnection::do_commit() {
   if (auto r = ensure_connected(); !r) return r;
-  ResultPtr res(PQexec(conn_, "COMMIT"));
+  ResultPtr res;
+  if (deferred_statements()) {
+    // The deferred statements and COMMIT in one round trip.
+    auto results = pipeline({}, "COMMIT");
+    if (!results) return std::unexpected(results.error());
+    res = std::move(results->back());
+  } else {
+    ++round_trips_;
+    res.reset(PQexec(conn_, (take_deferred() + "COMMIT").c_str()));
+  }
   if (PQresultStatus(res.get()) != PGRES_COMMAND_OK)
     return std::unexpected(error(res.get(), "COMMIT"));
   // COMMIT of a transaction that had already failed "succeeds" by rolling back.
@@ -448,18 +655,34 @@ Result<void> PostgresConnection::do_commit() {
 }
 
 Result<void> PostgresConnection::do_rollback() {
+  // Undone with everything else.
+  deferred_.clear();
   return simple("ROLLBACK");
 }
 
 Result<void> PostgresConnection::do_savepoint(std::string_view name) {
-  return simple(savepoint_sql("SAVEPOINT ", name));
+  deferred_.push_back(Deferred{savepoint_sql("SAVEPOINT ", name), std::nullopt});
+  return {};
+}
+
+bool PostgresConnection::last_deferred_is(std::string_view command) const {
+  return !deferred_.empty() && !deferred_.back().statement && deferred_.back().command == command;
 }
 
 Result<void> PostgresConnection::do_release(std::string_view name) {
-  return simple(savepoint_sql("RELEASE SAVEPOINT ", name));
+  // Nothing was sent or deferred since this savepoint: releasing it is not making it.
+  if (last_deferred_is(savepoint_sql("SAVEPOINT ", name))) {
+    deferred_.pop_back();
+    return {};
+  }
+  deferred_.push_back(Deferred{savepoint_sql("RELEASE SAVEPOINT ", name), std::nullopt});
+  return {};
 }
 
 Result<void> PostgresConnection::do_rollback_to(std::string_view name) {
+  // Nothing was sent or deferred since this savepoint, so there is nothing to undo; it stays
+  // (deferred) open.
+  if (last_deferred_is(savepoint_sql("SAVEPOINT ", name))) return {};
   return simple(savepoint_sql("ROLLBACK TO SAVEPOINT ", name));
 }
 

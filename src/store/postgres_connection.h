@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -30,12 +31,16 @@ class PostgresConnection final : public Connection {
   Result<Rows> query(std::string_view sql, std::span<const Param> params) override;
   Result<std::int64_t> exec(std::string_view sql, std::span<const Param> params) override;
   Result<void> exec_script(std::string_view sql) override;
+  Result<std::vector<StatementResult>> run_all(std::span<const Statement> statements) override;
+  Result<void> run_deferred(std::vector<Statement> statements) override;
   Result<void> bulk_insert(std::string_view table, std::span<const std::string_view> columns,
                            std::span<const Param> values) override;
   bool in_transaction() const override;
 
   // How many prepared statements this session holds.
   std::size_t cached_statements() const { return statements_.size(); }
+  // How many times this connection has waited for the server since it was opened.
+  std::size_t round_trips() const { return round_trips_; }
 
   using Connection::exec;
   using Connection::query;
@@ -66,11 +71,36 @@ class PostgresConnection final : public Connection {
   Result<void> check_params(std::span<const Param> params) const;
   void bind(std::span<const Param> params);
   Result<void> simple(std::string_view sql);
+  // Runs the deferred commands and statements, then `statements`, then final_command if any, in
+  // one round trip (libpq pipeline mode). Returns the results of `statements` and, last, of
+  // final_command.
+  Result<std::vector<ResultPtr>> pipeline(std::span<const Statement> statements,
+                                          std::string_view final_command = {});
+  // True if a deferred item is a statement (so they cannot go as a simple query's prefix).
+  bool deferred_statements() const;
+  bool last_deferred_is(std::string_view command) const;
+  static Rows rows_of(const pg_result* r);
+  static std::int64_t changed_of(const pg_result* r);
+  // The deferred commands joined for a simple query, then cleared: "SAVEPOINT a; RELEASE …; ".
+  // Only when no deferred item is a statement.
+  std::string take_deferred();
+  // Sends what is deferred on its own, if anything.
+  Result<void> flush_deferred();
   Result<void> copy_rows(std::span<const std::string_view> columns, std::span<const Param> values);
   Result<void> flush_copy();
   Error error(const pg_result* result, std::string_view sql) const;
 
   pg_conn* conn_;
+  // SAVEPOINT and RELEASE SAVEPOINT commands, and statements given to run_deferred, not sent yet.
+  // They go to the server with the next round trip (in one pipeline, or one simple query), so they
+  // cost none of their own; a savepoint released or rolled back to with nothing sent in between is
+  // never sent at all.
+  struct Deferred {
+    std::string command;                 // a savepoint command, or empty for a statement
+    std::optional<Statement> statement;  // the statement
+  };
+  std::vector<Deferred> deferred_;
+  std::size_t round_trips_ = 0;
   std::unordered_map<std::string, Prepared, StringHash, std::equal_to<>> statements_;
   std::size_t statements_prepared_total_ = 0;  // names statements uniquely within the session
   // Reused between calls so that binding and COPY do not allocate on the hot path.

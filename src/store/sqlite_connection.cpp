@@ -225,6 +225,28 @@ Result<Rows> SqliteConnection::query(std::string_view sql, std::span<const Param
   }
 }
 
+Result<std::vector<StatementResult>> SqliteConnection::run_all(
+    std::span<const Statement> statements) {
+  // In process, one after another is already as fast as it gets.
+  std::vector<StatementResult> out;
+  out.reserve(statements.size());
+  for (const Statement& s : statements) {
+    auto stmt = prepare(s.sql());
+    if (!stmt) return std::unexpected(stmt.error());
+    const bool writes = sqlite3_stmt_readonly(*stmt) == 0;
+    auto rows = query(s.sql(), s.params());
+    if (!rows) return std::unexpected(rows.error());
+    out.push_back({std::move(*rows), writes ? sqlite3_changes64(db_) : 0});
+  }
+  return out;
+}
+
+Result<void> SqliteConnection::run_deferred(std::vector<Statement> statements) {
+  auto results = run_all(statements);
+  if (!results) return std::unexpected(results.error());
+  return {};
+}
+
 Result<std::int64_t> SqliteConnection::exec(std::string_view sql, std::span<const Param> params) {
   auto stmt = prepare(sql);
   if (!stmt) return std::unexpected(stmt.error());

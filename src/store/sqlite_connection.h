@@ -45,6 +45,8 @@ class SqliteConnection final : public Connection {
   Result<Rows> query(std::string_view sql, std::span<const Param> params) override;
   Result<std::int64_t> exec(std::string_view sql, std::span<const Param> params) override;
   Result<void> exec_script(std::string_view sql) override;
+  Result<std::vector<StatementResult>> run_all(std::span<const Statement> statements) override;
+  Result<void> run_deferred(std::vector<Statement> statements) override;
   Result<void> bulk_insert(std::string_view table, std::span<const std::string_view> columns,
                            std::span<const Param> values) override;
   bool in_transaction() const override;

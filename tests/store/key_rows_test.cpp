@@ -10,6 +10,7 @@
 
 #include "store/connection.h"
 #include "store/key_rows.h"
+#include "store/migrate.h"
 #include "support/one_connection_test.h"
 #include "support/test_store.h"
 
@@ -128,19 +129,52 @@ TEST_P(KeyRowsTest, UpsertRowsCarriesAwkwardTextAndAddsOnConflict) {
     EXPECT_EQ(got[kAwkward[i]], 2 * static_cast<std::int64_t>(i + 1)) << kAwkward[i];
 }
 
-TEST_P(KeyRowsTest, UpsertRowsWithNullsFallsBackToValues) {
-  ASSERT_OK(conn().exec_script("CREATE TABLE maybe (id BIGINT NOT NULL PRIMARY KEY, note TEXT)"));
-  const std::vector<Param> values = {std::int64_t{1}, nullptr, std::int64_t{2},
-                                     std::string_view("x")};
-  ASSERT_OK(upsert_rows(conn(), "maybe", "id, note", 2, "id", "note = excluded.note", values));
-  auto rows = conn().query("SELECT id, note FROM maybe ORDER BY id");
+// NULLs and bytes travel in the PostgreSQL arrays; a column of NULLs only (whose type an array
+// cannot tell) falls back to VALUES.
+TEST_P(KeyRowsTest, UpsertRowsCarriesNullsAndBytes) {
+  ASSERT_OK(conn().exec_script(
+      render_sql("CREATE TABLE maybe (id BIGINT NOT NULL PRIMARY KEY, note TEXT, raw {{blob}})",
+                 conn().dialect())));
+  const std::uint8_t bytes[] = {0x00, 0x5c, 0x22, 0xff};
+  const std::vector<Param> values = {
+      std::int64_t{1},       nullptr, std::span<const std::uint8_t>(bytes), std::int64_t{2},
+      std::string_view("x"), nullptr};
+  ASSERT_OK(upsert_rows(conn(), "maybe", "id, note, raw", 3, "id", "note = excluded.note", values));
+  const std::vector<Param> all_null = {std::int64_t{3}, nullptr, nullptr};
+  ASSERT_OK(
+      upsert_rows(conn(), "maybe", "id, note, raw", 3, "id", "note = excluded.note", all_null));
+  auto rows = conn().query("SELECT id, note, raw FROM maybe ORDER BY id");
   ASSERT_OK(rows);
-  ASSERT_EQ(rows->size(), 2u);
+  ASSERT_EQ(rows->size(), 3u);
   EXPECT_TRUE(rows->is_null(0, 1));
+  const auto raw = rows->blob(0, 2);
+  EXPECT_EQ(std::vector<std::uint8_t>(raw.begin(), raw.end()),
+            std::vector<std::uint8_t>(std::begin(bytes), std::end(bytes)));
   EXPECT_EQ(rows->text(1, 1), "x");
+  EXPECT_TRUE(rows->is_null(1, 2));
+  EXPECT_TRUE(rows->is_null(2, 1));
+  EXPECT_TRUE(rows->is_null(2, 2));
 }
 
 TANPU_INSTANTIATE_ENGINES(KeyRowsTest);
+
+TEST(PgUnnest, TypesEachColumnByItsValuesAndRefusesWhatItCannotType) {
+  const std::uint8_t b[] = {0x0a, 0xff};
+  std::vector<std::string> arrays;
+  const std::vector<Param> rows = {
+      std::int64_t{1},          nullptr, std::span<const std::uint8_t>(b), nullptr,
+      std::string_view("a\"b"), nullptr};
+  auto sql = pg_unnest(rows, 3, arrays);
+  ASSERT_TRUE(sql.has_value());
+  EXPECT_EQ(*sql, "unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BYTEA[]))");
+  EXPECT_EQ(arrays,
+            (std::vector<std::string>{"{1,NULL}", "{NULL,\"a\\\"b\"}", "{\"\\\\x0aff\",NULL}"}));
+  arrays.clear();
+  const std::vector<Param> only_null = {std::int64_t{1}, nullptr};
+  EXPECT_FALSE(pg_unnest(only_null, 2, arrays).has_value());
+  const std::vector<Param> mixed = {std::int64_t{1}, std::string_view("1")};
+  EXPECT_FALSE(pg_unnest(mixed, 1, arrays).has_value());
+}
 
 TEST(PgArrayLiteral, QuotesEveryTextElementAndEscapesQuotesAndBackslashes) {
   EXPECT_EQ(pg_bigint_array({}), "{}");

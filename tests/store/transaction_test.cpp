@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "store/postgres_connection.h"
 #include "store/rows_tail.h"
 #include "support/one_connection_test.h"
 #include "support/test_store.h"
@@ -117,6 +118,165 @@ TEST_P(TransactionTest, RollbackToRecoversFromAFailedStatement) {
   ASSERT_OK(conn().release("attempt"));
   insert(conn(), 3);
   ASSERT_OK(conn().commit());
+  EXPECT_EQ(keys(conn()), (Keys{1, 2, 3}));
+}
+
+// On PostgreSQL SAVEPOINT and RELEASE go to the server with the next statement (in one pipeline)
+// and a savepoint left with nothing sent in between is never sent: the semantics must be those of
+// commands sent at once, on both engines.
+TEST_P(TransactionTest, SavepointsActAsIfSentAtOnce) {
+  insert(conn(), 1);
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().savepoint("empty"));
+  ASSERT_OK(conn().release("empty"));
+  ASSERT_OK(conn().savepoint("undone"));
+  ASSERT_OK(conn().rollback_to("undone"));  // nothing to undo: still open
+  insert(conn(), 2);
+  ASSERT_OK(conn().savepoint("attempt"));
+  auto duplicate = conn().exec("INSERT INTO t (k) VALUES (1)");  // fails in the same pipeline
+  ASSERT_FALSE(duplicate);
+  EXPECT_EQ(duplicate.error().code, kUniqueViolation);
+  ASSERT_OK(conn().rollback_to("attempt"));
+  ASSERT_OK(conn().release("attempt"));
+  ASSERT_OK(conn().rollback_to("undone"));  // takes 2 with it
+  ASSERT_OK(conn().savepoint("script"));
+  ASSERT_OK(conn().exec_script("INSERT INTO t (k) VALUES (3); INSERT INTO t (k) VALUES (4)"));
+  ASSERT_OK(conn().rollback_to("script"));
+  ASSERT_OK(conn().savepoint("bulk"));
+  const Param rows[] = {std::int64_t{5}, std::int64_t{6}};
+  static constexpr std::string_view kColumns[] = {"k"};
+  ASSERT_OK(conn().bulk_insert("t", kColumns, rows));
+  ASSERT_OK(conn().rollback_to("bulk"));
+  insert(conn(), 7);
+  ASSERT_OK(conn().release("script"));
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(keys(conn()), (Keys{1, 7}));
+}
+
+TEST_P(TransactionTest, SavepointsCostNoRoundTripOfTheirOwnOnPostgres) {
+  auto* pg = dynamic_cast<PostgresConnection*>(&conn());
+  if (pg == nullptr) GTEST_SKIP() << "PostgreSQL only";
+  insert(conn(), 100);  // prepares the statement
+  const std::size_t before = pg->round_trips();
+  ASSERT_OK(conn().begin());
+  for (std::int64_t k = 1; k <= 3; ++k) {
+    ASSERT_OK(conn().savepoint("job"));
+    insert(conn(), k);
+    ASSERT_OK(conn().release("job"));
+  }
+  ASSERT_OK(conn().savepoint("nothing"));
+  ASSERT_OK(conn().release("nothing"));
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(pg->round_trips() - before, 5u);  // BEGIN, three INSERTs, COMMIT
+  EXPECT_EQ(keys(conn()), (Keys{1, 2, 3, 100}));
+}
+
+TEST_P(TransactionTest, RunAllRunsInOrderAndStopsAtTheFirstFailure) {
+  insert(conn(), 1);
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().savepoint("all"));
+  std::vector<Statement> ok;
+  ok.emplace_back("INSERT INTO t (k) VALUES (?), (?)").bind(std::int64_t{2}).bind(std::int64_t{3});
+  ok.emplace_back("UPDATE t SET k = k + 10 WHERE k >= ?").bind(std::int64_t{2});
+  ok.emplace_back("SELECT k FROM t ORDER BY k");
+  ok.emplace_back("SELECT CAST(? AS TEXT)").bind_owned(std::string("kept \"text\""));
+  auto results = conn().run_all(ok);
+  ASSERT_OK(results);
+  ASSERT_EQ(results->size(), 4u);
+  EXPECT_EQ((*results)[0].changed, 2);
+  EXPECT_EQ((*results)[1].changed, 2);
+  EXPECT_EQ((*results)[2].changed, 0);
+  ASSERT_EQ((*results)[2].rows.size(), 3u);  // the read sees the writes before it
+  EXPECT_EQ((*results)[2].rows.i64(2, 0), 13);
+  EXPECT_EQ((*results)[3].rows.text(0, 0), "kept \"text\"");
+  ASSERT_OK(conn().release("all"));
+
+  ASSERT_OK(conn().savepoint("failing"));
+  std::vector<Statement> failing;
+  failing.emplace_back("INSERT INTO t (k) VALUES (?)").bind(std::int64_t{4});
+  failing.emplace_back("INSERT INTO t (k) VALUES (?)").bind(std::int64_t{1});  // duplicate
+  failing.emplace_back("INSERT INTO t (k) VALUES (?)").bind(std::int64_t{5});  // never runs
+  auto failed = conn().run_all(failing);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, kUniqueViolation);
+  ASSERT_OK(conn().rollback_to("failing"));
+  ASSERT_OK(conn().release("failing"));
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(keys(conn()), (Keys{1, 12, 13}));
+  EXPECT_OK(conn().run_all({}));
+}
+
+TEST_P(TransactionTest, RunAllIsOneRoundTripOnPostgres) {
+  auto* pg = dynamic_cast<PostgresConnection*>(&conn());
+  if (pg == nullptr) GTEST_SKIP() << "PostgreSQL only";
+  std::vector<Statement> three;
+  for (std::int64_t k = 1; k <= 3; ++k) three.emplace_back("INSERT INTO t (k) VALUES (?)").bind(k);
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().run_all(three));  // prepares the statement (once)
+  ASSERT_OK(conn().rollback());
+  const std::size_t before = pg->round_trips();
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().savepoint("job"));
+  ASSERT_OK(conn().run_all(three));
+  ASSERT_OK(conn().release("job"));
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(pg->round_trips() - before, 3u);  // BEGIN, the savepoint with the three, COMMIT
+  EXPECT_EQ(keys(conn()), (Keys{1, 2, 3}));
+}
+
+std::vector<Statement> inserts(std::initializer_list<std::int64_t> keys) {
+  std::vector<Statement> out;
+  for (std::int64_t k : keys) out.emplace_back("INSERT INTO t (k) VALUES (?)").bind(k);
+  return out;
+}
+
+// Deferred statements take effect before whatever the connection does next, in order with its
+// savepoints, and are checked when their results come; on SQLite at once.
+TEST_P(TransactionTest, DeferredStatementsRunBeforeTheNextCallInOrder) {
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().run_deferred(inserts({1, 2})));
+  EXPECT_EQ(keys(conn()), (Keys{1, 2}));  // the read carries them
+  ASSERT_OK(conn().savepoint("sp"));
+  ASSERT_OK(conn().run_deferred(inserts({3})));
+  ASSERT_OK(conn().rollback_to("sp"));  // undoes 3, whether or not it was sent
+  ASSERT_OK(conn().release("sp"));
+  ASSERT_OK(conn().run_deferred(inserts({4})));
+  ASSERT_OK(conn().exec_script("INSERT INTO t (k) VALUES (5)"));
+  ASSERT_OK(conn().run_deferred(inserts({6})));
+  const Param rows[] = {std::int64_t{7}};
+  static constexpr std::string_view kColumns[] = {"k"};
+  ASSERT_OK(conn().bulk_insert("t", kColumns, rows));
+  ASSERT_OK(conn().run_deferred(inserts({8})));
+  ASSERT_OK(conn().commit());  // carries 8
+  EXPECT_EQ(keys(conn()), (Keys{1, 2, 4, 5, 6, 7, 8}));
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().run_deferred(inserts({9})));
+  ASSERT_OK(conn().rollback());
+  EXPECT_EQ(keys(conn()), (Keys{1, 2, 4, 5, 6, 7, 8}));
+}
+
+// A deferred statement that fails fails the call that carries it: here COMMIT, which then commits
+// nothing (on SQLite the deferring call itself fails, and the caller rolls back).
+TEST_P(TransactionTest, AFailingDeferredStatementFailsTheCallThatCarriesIt) {
+  insert(conn(), 1);
+  ASSERT_OK(conn().begin());
+  auto deferred = conn().run_deferred(inserts({2, 1}));  // 1 is a duplicate
+  Result<void> carried = deferred ? conn().commit() : deferred;
+  ASSERT_FALSE(carried);
+  EXPECT_EQ(carried.error().code, kUniqueViolation);
+  if (conn().in_transaction()) ASSERT_OK(conn().rollback());
+  EXPECT_EQ(keys(conn()), Keys{1});
+}
+
+TEST_P(TransactionTest, DeferredStatementsGoWithCommitOnPostgres) {
+  auto* pg = dynamic_cast<PostgresConnection*>(&conn());
+  if (pg == nullptr) GTEST_SKIP() << "PostgreSQL only";
+  ASSERT_OK(conn().begin());
+  ASSERT_OK(conn().run_all(inserts({1})));  // prepares the statement
+  const std::size_t before = pg->round_trips();
+  ASSERT_OK(conn().run_deferred(inserts({2, 3})));
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(pg->round_trips() - before, 1u);
   EXPECT_EQ(keys(conn()), (Keys{1, 2, 3}));
 }
 
