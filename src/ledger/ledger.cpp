@@ -128,7 +128,7 @@ Result<std::vector<std::int64_t>> Ledger::create_accounts(store::Connection& con
 }
 
 Result<BatchResult> Ledger::apply(store::Connection& conn, std::span<Transfer> transfers,
-                                  bool allow_expired) {
+                                  bool allow_expired, bool at_commit) {
   if (transfers.size() > limits::transfers_per_batch_max) {
     return fail(ErrorKind::too_large, "batch_too_large",
                 "at most " + std::to_string(limits::transfers_per_batch_max) +
@@ -138,10 +138,10 @@ Result<BatchResult> Ledger::apply(store::Connection& conn, std::span<Transfer> t
   // tells if one was stored before, and then the batch is undone and redone with probes.
   constexpr std::string_view kSavepoint = "ledger_batch";
   if (auto r = conn.savepoint(kSavepoint); !r) return std::unexpected(r.error());
-  auto outcome = apply_once(conn, transfers, allow_expired, false);
+  auto outcome = apply_once(conn, transfers, allow_expired, false, at_commit);
   if (!outcome && outcome.error().code == store::kUniqueViolation) {
     if (auto r = conn.rollback_to(kSavepoint); !r) return std::unexpected(r.error());
-    outcome = apply_once(conn, transfers, allow_expired, true);
+    outcome = apply_once(conn, transfers, allow_expired, true, at_commit);
     if (!outcome && outcome.error().code == store::kUniqueViolation) {
       // Another server stored one of these ids since we probed: the job is re-run from the start.
       (void)conn.rollback_to(kSavepoint);
@@ -171,7 +171,7 @@ Result<BatchResult> Ledger::apply(store::Connection& conn, std::span<Transfer> t
 
 Result<Ledger::Applied> Ledger::apply_once(store::Connection& conn,
                                            std::span<const Transfer> transfers, bool allow_expired,
-                                           bool probe_ids) {
+                                           bool probe_ids, bool at_commit) {
   // Every batch locks the chain head first and takes the accounts it touches from the balance
   // cache while the head is where the cache left it (repository.h); so batches, in any process,
   // run one at a time from their first statement to their COMMIT.
@@ -184,7 +184,7 @@ Result<Ledger::Applied> Ledger::apply_once(store::Connection& conn,
   out.from = repo.head();
   const ApplyContext ctx{clock_.now_us(), allow_expired};
   out.outcome = apply_batch(snapshot, transfers, ctx);
-  if (!probe_ids) {
+  if (!repo.probed()) {
     // A refusal may hide an id stored before (a replayed post is "already posted", not "exists"):
     // probe the refused ones, normally none, and take the probing path if any was stored.
     std::vector<Id128> refused;
@@ -199,7 +199,8 @@ Result<Ledger::Applied> Ledger::apply_once(store::Connection& conn,
       }
     }
   }
-  auto batch_id = repo.write_outcome(out.outcome, snapshot, ctx.now_us);
+  // Writes that go with COMMIT must not need the unique index's answer: the ids were probed.
+  auto batch_id = repo.write_outcome(out.outcome, snapshot, ctx.now_us, at_commit && repo.probed());
   if (!batch_id) return std::unexpected(batch_id.error());
   out.batch_id = *batch_id;
   out.to = out.batch_id == 0 ? out.from : repo.head();
@@ -224,7 +225,7 @@ struct Ledger::Deferred final : store::TransactionTail {
         to = call_ends[call++];
       }
       const std::span<Transfer> batch = std::span(transfers).subspan(from, to - from);
-      auto applied = ledger.create_transfers(conn, batch);
+      auto applied = ledger.apply(conn, batch, false, true);
       if (!applied) return std::unexpected(applied.error());
       for (std::size_t i = 0; i < batch.size(); ++i) {
         if (applied->statuses[i] != TransferStatus::ok) {

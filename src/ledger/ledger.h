@@ -103,10 +103,12 @@ class Ledger {
     Snapshot snapshot;   // the accounts as the batch left them
     ChainLink from, to;  // the chain head before and after the batch
   };
+  // at_commit: called by a transaction tail, so nothing but COMMIT follows (the batch's writes
+  // may then go with it).
   Result<BatchResult> apply(store::Connection& conn, std::span<Transfer> transfers,
-                            bool allow_expired);
+                            bool allow_expired, bool at_commit = false);
   Result<Applied> apply_once(store::Connection& conn, std::span<const Transfer> transfers,
-                             bool allow_expired, bool probe_ids);
+                             bool allow_expired, bool probe_ids, bool at_commit);
   void coalesce_loop();
   store::Store& store_;
   const Clock& clock_;

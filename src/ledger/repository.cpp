@@ -45,6 +45,72 @@ struct InQuery {
   }
 };
 
+// One statement of query for keys (at most the largest shape; padded by repeating the last key).
+template <class Key, class ToParam>
+store::Statement in_statement(const InQuery& query, std::span<const Key> keys, ToParam to_param) {
+  TANPU_ASSERT(!keys.empty() && keys.size() <= kInSizes.back());
+  const std::size_t shape = chunk_index(keys.size(), kInSizes);
+  store::Statement st(query.sql[shape]);
+  for (std::size_t i = 0; i < kInSizes[shape]; ++i)
+    st.bind(to_param(keys[std::min(i, keys.size() - 1)]));
+  return st;
+}
+
+// A batch of at most this many transfers reads everything it needs in one round trip with the
+// head lock (Connection::run_all), and probes its ids rather than rely on the unique index.
+constexpr std::size_t kPipelinedTransfersMax = 64;
+// On PostgreSQL, up to this many rows go in as one INSERT from arrays, inside the batch's one
+// round trip of writes; more go by COPY.
+constexpr std::size_t kArrayInsertRowsMax = 256;
+
+constexpr std::string_view kLockHeadPostgres =
+    "SELECT chain_pos, hash, last_batch_id FROM ledger_chain_head WHERE singleton = 1 FOR UPDATE";
+constexpr std::string_view kLockHeadSqlite =
+    "SELECT chain_pos, hash, last_batch_id FROM ledger_chain_head WHERE singleton = 1";
+
+const InQuery& existing_query() {
+  static const InQuery q("SELECT " + std::string(Repository::kTransferColumns) +
+                         " FROM ledger_transfers WHERE id");
+  return q;
+}
+const InQuery& pendings_query() {
+  static const InQuery q(
+      "SELECT id, debit_account_id, credit_account_id, amount, expires_at_us, state FROM "
+      "ledger_pending WHERE id");
+  return q;
+}
+// No owner columns: a batch needs only what the rules read.
+const InQuery& accounts_query() {
+  static const InQuery q(
+      "SELECT a.id, a.currency, a.flags, b.debits_pending, b.debits_posted, b.credits_pending, "
+      "b.credits_posted, b.last_seq FROM ledger_accounts a JOIN ledger_balances b ON "
+      "b.account_id = a.id WHERE a.id");
+  return q;
+}
+
+void take_existing(const store::Rows& rows, Snapshot& snapshot) {
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    Transfer t = Repository::transfer_from_row(rows, r);
+    snapshot.existing.emplace(t.id, std::move(t));
+  }
+}
+
+Id128 id_from(const store::Rows& rows, std::size_t r, std::size_t c);
+
+void take_pendings(const store::Rows& rows, Snapshot& snapshot) {
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    PendingRecord rec;
+    rec.transfer.id = id_from(rows, r, 0);
+    rec.transfer.debit_account_id = rows.i64(r, 1);
+    rec.transfer.credit_account_id = rows.i64(r, 2);
+    rec.transfer.amount = rows.i64(r, 3);
+    rec.transfer.flags = transfer_flags::pending;
+    rec.expires_at_us = rows.i64(r, 4);
+    rec.state = static_cast<PendingState>(rows.i64(r, 5));
+    snapshot.pendings.emplace(rec.transfer.id, rec);
+  }
+}
+
 Id128 id_from(const store::Rows& rows, std::size_t r, std::size_t c) {
   if (rows.is_null(r, c)) return {};
   const auto b = rows.blob(r, c);
@@ -193,133 +259,216 @@ Transfer Repository::transfer_from_row(const store::Rows& rows, std::size_t r) {
 Result<void> Repository::load_snapshot(std::span<const Transfer> transfers, Snapshot& snapshot,
                                        bool probe_ids) {
   TANPU_ASSERT_MSG(balances_ != nullptr, "a batch needs the balance cache");
-  if (auto r = lock_head(); !r) return r;
+  const bool pipelined = transfers.size() <= kPipelinedTransfersMax;
+  probe_ids = probe_ids || pipelined;
+  probed_ = probe_ids;
   std::vector<Id128> ids;
   std::vector<Id128> pending_ids;
+  std::vector<std::int64_t> account_ids;
   if (probe_ids) ids.reserve(transfers.size());
+  account_ids.reserve(transfers.size() * 2);
   for (const Transfer& t : transfers) {
     if (probe_ids) ids.push_back(t.id);
     if (!t.pending_id.is_zero()) {
       ids.push_back(t.pending_id);
       pending_ids.push_back(t.pending_id);
     }
-  }
-  if (auto r = load_existing(ids, snapshot); !r) return r;
-  std::sort(pending_ids.begin(), pending_ids.end());
-  pending_ids.erase(std::unique(pending_ids.begin(), pending_ids.end()), pending_ids.end());
-  if (auto r = load_pendings(pending_ids, snapshot); !r) return r;
-  std::vector<std::int64_t> account_ids;
-  account_ids.reserve(transfers.size() * 2);
-  for (const Transfer& t : transfers) {
     if (t.debit_account_id > 0) account_ids.push_back(t.debit_account_id);
     if (t.credit_account_id > 0) account_ids.push_back(t.credit_account_id);
   }
+  std::sort(pending_ids.begin(), pending_ids.end());
+  pending_ids.erase(std::unique(pending_ids.begin(), pending_ids.end()), pending_ids.end());
+  if (pipelined) {
+    if (auto r = load_pipelined(ids, pending_ids, account_ids, snapshot); !r) return r;
+  } else {
+    if (auto r = lock_head(); !r) return r;
+    if (auto r = load_existing(ids, snapshot); !r) return r;
+    if (auto r = load_pendings(pending_ids, snapshot); !r) return r;
+  }
+  // The accounts of the pending transfers that posts and voids name (and, for a large batch, all
+  // of them): from the balance cache where it is valid, else read.
   for (const auto& [id, rec] : snapshot.pendings) {
     account_ids.push_back(rec.transfer.debit_account_id);
     account_ids.push_back(rec.transfer.credit_account_id);
   }
+  std::erase_if(account_ids, [&](std::int64_t id) { return snapshot.accounts.contains(id); });
   return load_accounts(std::move(account_ids), snapshot);
+}
+
+Result<void> Repository::load_pipelined(std::span<const Id128> ids,
+                                        std::span<const Id128> pending_ids,
+                                        std::vector<std::int64_t> account_ids, Snapshot& snapshot) {
+  std::sort(account_ids.begin(), account_ids.end());
+  account_ids.erase(std::unique(account_ids.begin(), account_ids.end()), account_ids.end());
+  const std::vector<std::int64_t> cold = cache_.take_hot(account_ids, snapshot);
+  // The ids as bytes, made before any parameter borrows them.
+  using IdBytes = std::array<std::uint8_t, 16>;
+  auto to_bytes = [](std::span<const Id128> in) {
+    std::vector<IdBytes> out;
+    out.reserve(in.size());
+    for (const Id128& id : in) out.push_back(id.to_bytes());
+    return out;
+  };
+  const std::vector<IdBytes> id_bytes = to_bytes(ids);
+  const std::vector<IdBytes> pending_bytes = to_bytes(pending_ids);
+  auto blob = [](const IdBytes& b) { return Param(std::span<const std::uint8_t>(b)); };
+  // The reads run after the lock, each with a snapshot of its own: they see every batch the lock
+  // waited for.
+  std::vector<store::Statement> reads;
+  reads.emplace_back(std::string(postgres() ? kLockHeadPostgres : kLockHeadSqlite));
+  if (!ids.empty()) {
+    reads.push_back(in_statement(existing_query(), std::span<const IdBytes>(id_bytes), blob));
+  }
+  if (!pending_ids.empty()) {
+    reads.push_back(in_statement(pendings_query(), std::span<const IdBytes>(pending_bytes), blob));
+  }
+  if (!cold.empty()) {
+    reads.push_back(in_statement(accounts_query(), std::span<const std::int64_t>(cold),
+                                 [](std::int64_t id) { return Param(id); }));
+  }
+  auto results = conn_.run_all(reads);
+  if (!results) return std::unexpected(results.error());
+  std::size_t next = 0;
+  take_head((*results)[next++].rows);
+  if (!ids.empty()) take_existing((*results)[next++].rows, snapshot);
+  if (!pending_ids.empty()) take_pendings((*results)[next++].rows, snapshot);
+  if (!cold.empty()) take_accounts((*results)[next++].rows, snapshot);
+  return {};
 }
 
 Result<void> Repository::load_existing(std::span<const Id128> ids, Snapshot& snapshot) {
   if (ids.empty()) return {};
-  static const InQuery sql("SELECT " + std::string(kTransferColumns) +
-                           " FROM ledger_transfers WHERE id");
   std::vector<std::array<std::uint8_t, 16>> bytes(kInSizes.back());
   return chunked_in<Id128>(
-      conn_, sql, ids,
+      conn_, existing_query(), ids,
       [&](const Id128& id, std::size_t i) {
         bytes[i] = id.to_bytes();
         return Param(std::span<const std::uint8_t>(bytes[i]));
       },
-      [&](const store::Rows& rows) {
-        for (std::size_t r = 0; r < rows.size(); ++r) {
-          Transfer t = transfer_from_row(rows, r);
-          snapshot.existing.emplace(t.id, std::move(t));
-        }
-      });
+      [&](const store::Rows& rows) { take_existing(rows, snapshot); });
 }
 
 Result<void> Repository::load_pendings(std::span<const Id128> ids, Snapshot& snapshot) {
   if (ids.empty()) return {};
-  static constexpr std::string_view head =
-      "SELECT id, debit_account_id, credit_account_id, amount, expires_at_us, state "
-      "FROM ledger_pending WHERE id";
-  static const InQuery sql(head);
   std::vector<std::array<std::uint8_t, 16>> bytes(kInSizes.back());
   return chunked_in<Id128>(
-      conn_, sql, ids,
+      conn_, pendings_query(), ids,
       [&](const Id128& id, std::size_t i) {
         bytes[i] = id.to_bytes();
         return Param(std::span<const std::uint8_t>(bytes[i]));
       },
-      [&](const store::Rows& rows) {
-        for (std::size_t r = 0; r < rows.size(); ++r) {
-          PendingRecord rec;
-          rec.transfer.id = id_from(rows, r, 0);
-          rec.transfer.debit_account_id = rows.i64(r, 1);
-          rec.transfer.credit_account_id = rows.i64(r, 2);
-          rec.transfer.amount = rows.i64(r, 3);
-          rec.transfer.flags = transfer_flags::pending;
-          rec.expires_at_us = rows.i64(r, 4);
-          rec.state = static_cast<PendingState>(rows.i64(r, 5));
-          snapshot.pendings.emplace(rec.transfer.id, rec);
-        }
-      });
+      [&](const store::Rows& rows) { take_pendings(rows, snapshot); });
 }
 
 Result<void> Repository::load_accounts(std::vector<std::int64_t> ids, Snapshot& snapshot) {
+  if (ids.empty()) return {};
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   snapshot.accounts.reserve(snapshot.accounts.size() + ids.size());
-  std::vector<std::int64_t> cold = cache_.take_hot(ids, snapshot);
+  const std::vector<std::int64_t> cold = cache_.take_hot(ids, snapshot);
   const std::vector<std::int64_t> to_read = balances_->take(head(), cold, snapshot);
   if (to_read.empty()) return {};
-  // No owner columns: a batch needs only what the rules read.
-  static constexpr std::string_view select =
-      "SELECT a.id, a.currency, a.flags, b.debits_pending, b.debits_posted, b.credits_pending, "
-      "b.credits_posted, b.last_seq FROM ledger_accounts a JOIN ledger_balances b ON "
-      "b.account_id = a.id WHERE a.id";
-  static const InQuery sql(select);
   return chunked_in<std::int64_t>(
-      conn_, sql, to_read, [](std::int64_t id, std::size_t) { return Param(id); },
-      [&](const store::Rows& rows) {
-        for (std::size_t r = 0; r < rows.size(); ++r) {
-          Account a;
-          a.id = rows.i64(r, 0);
-          a.currency = static_cast<Currency>(rows.i64(r, 1));
-          a.flags = static_cast<std::uint32_t>(rows.i64(r, 2));
-          cache_.put(a.id, {a.currency, a.flags});
-          if ((a.flags & account_flags::hot) == 0) {
-            a.debits_pending = rows.i64(r, 3);
-            a.debits_posted = rows.i64(r, 4);
-            a.credits_pending = rows.i64(r, 5);
-            a.credits_posted = rows.i64(r, 6);
-            a.last_seq = rows.i64(r, 7);
-          }
-          snapshot.accounts.emplace(a.id, AccountState{std::move(a), false});
-        }
-      });
+      conn_, accounts_query(), to_read, [](std::int64_t id, std::size_t) { return Param(id); },
+      [&](const store::Rows& rows) { take_accounts(rows, snapshot); });
 }
 
+void Repository::take_accounts(const store::Rows& rows, Snapshot& snapshot) {
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    Account a;
+    a.id = rows.i64(r, 0);
+    a.currency = static_cast<Currency>(rows.i64(r, 1));
+    a.flags = static_cast<std::uint32_t>(rows.i64(r, 2));
+    cache_.put(a.id, {a.currency, a.flags});
+    if ((a.flags & account_flags::hot) == 0) {
+      a.debits_pending = rows.i64(r, 3);
+      a.debits_posted = rows.i64(r, 4);
+      a.credits_pending = rows.i64(r, 5);
+      a.credits_posted = rows.i64(r, 6);
+      a.last_seq = rows.i64(r, 7);
+    }
+    snapshot.accounts.emplace(a.id, AccountState{std::move(a), false});
+  }
+}
+
+// The writes of a batch, gathered to go to the server together (Connection::run_all: one round
+// trip on PostgreSQL, while every other writer waits for the chain head), each with the number of
+// rows it must change.
+struct Repository::Writes {
+  std::vector<store::Statement> statements;
+  std::vector<std::int64_t> changes;  // per statement; -1: checked as part of the group below
+  // The statements [group_from, group_to) change group_rows rows between them (the balance
+  // upserts, whose rows per statement are the store's choice).
+  std::size_t group_from = 0, group_to = 0;
+  std::int64_t group_rows = 0;
+  void add(store::Statement st, std::int64_t must_change) {
+    statements.push_back(std::move(st));
+    changes.push_back(must_change);
+  }
+};
+
 Result<std::int64_t> Repository::write_outcome(Outcome& outcome, Snapshot& snapshot,
-                                               std::int64_t now_us) {
+                                               std::int64_t now_us, bool at_commit) {
   if (outcome.applied.empty()) return 0;
   TANPU_ASSERT(outcome.applied.size() < (std::size_t{1} << kSeqPositionBits));
-  auto batch = conn_.query(
-      "INSERT INTO ledger_batches (transfer_count, created_at_us) VALUES (?, ?) RETURNING id",
-      {static_cast<std::int64_t>(outcome.applied.size()), now_us});
-  if (!batch) return std::unexpected(batch.error());
-  const std::int64_t batch_id = batch->i64(0, 0);
+  TANPU_ASSERT_MSG(head_.has_value(), "a batch writes only under the chain head it locked");
+  const std::int64_t batch_id = last_batch_id_ + 1;
   for (std::size_t i = 0; i < outcome.applied.size(); ++i) {
     outcome.applied[i].seq = make_seq(batch_id, i);
   }
   link_histories(outcome, snapshot);
-  if (auto r = insert_transfers(outcome.applied); !r) return std::unexpected(r.error());
-  if (auto r = update_accounts(snapshot, batch_id); !r) return std::unexpected(r.error());
-  if (auto r = write_pendings(outcome); !r) return std::unexpected(r.error());
-  if (auto r = append_link(batch_id, outcome.applied); !r) return std::unexpected(r.error());
+  // What the writes' parameters borrow, kept until they have run.
+  std::vector<std::array<std::uint8_t, 16>> id_bytes;
+  std::vector<std::array<std::uint8_t, 16>> pending_bytes;
+  std::vector<Param> transfer_values;
+  std::vector<Param> pending_values;
+  Writes w;
+  transfer_params(outcome.applied, id_bytes, transfer_values);
+  if (auto r = add_rows("ledger_transfers", kTransferInsertColumns, transfer_values, w); !r) {
+    return std::unexpected(r.error());
+  }
+  add_balances(snapshot, batch_id, w);
+  if (auto r = add_pendings(outcome, pending_bytes, pending_values, w); !r) {
+    return std::unexpected(r.error());
+  }
+  const ChainLink link = add_link(batch_id, outcome.applied, now_us, w);
+  if (at_commit && postgres()) {
+    // Nothing follows but COMMIT, which carries them: one round trip fewer while the chain head is
+    // held. Their failure fails the COMMIT, and so the whole transaction; none of them needs its
+    // answer read (the one that could change a wrong number of rows checks itself).
+    if (auto r = conn_.run_deferred(std::move(w.statements)); !r) {
+      return std::unexpected(r.error());
+    }
+  } else {
+    // Every write changes exactly the rows it must: anything else is a broken invariant (a
+    // balance row missing, a pending transfer resolved twice).
+    auto results = conn_.run_all(w.statements);
+    if (!results) return std::unexpected(results.error());
+    std::int64_t group_changed = 0;
+    for (std::size_t i = 0; i < results->size(); ++i) {
+      if (i >= w.group_from && i < w.group_to) group_changed += (*results)[i].changed;
+      TANPU_ASSERT_MSG(w.changes[i] < 0 || (*results)[i].changed == w.changes[i],
+                       "a ledger write changed another number of rows than it must");
+    }
+    TANPU_ASSERT_MSG(group_changed == w.group_rows, "a balance row is missing");
+  }
+  head_ = link;
+  last_batch_id_ = batch_id;
   return batch_id;
+}
+
+Result<void> Repository::add_rows(std::string_view table, std::span<const std::string_view> columns,
+                                  std::span<const Param> values, Writes& w) {
+  if (values.empty()) return {};
+  const auto rows = static_cast<std::int64_t>(values.size() / columns.size());
+  if (postgres() && values.size() / columns.size() <= kArrayInsertRowsMax) {
+    if (auto insert = store::pg_insert_from_arrays(table, columns, values)) {
+      w.add(std::move(*insert), rows);
+      return {};
+    }
+  }
+  // Many rows (COPY on PostgreSQL), or SQLite, where a statement costs no round trip: now.
+  return conn_.bulk_insert(table, columns, values);
 }
 
 // Threads each applied transfer onto its accounts' history lists (hot accounts keep none).
@@ -368,29 +517,25 @@ void Repository::transfer_params(std::span<const Transfer> rows,
   }
 }
 
-Result<void> Repository::insert_transfers(std::span<const Transfer> applied) {
-  std::vector<std::array<std::uint8_t, 16>> id_bytes;
-  std::vector<Param> values;
-  transfer_params(applied, id_bytes, values);
-  return conn_.bulk_insert("ledger_transfers", kTransferInsertColumns, values);
-}
-
-Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t batch_id) {
+void Repository::add_balances(const Snapshot& snapshot, std::int64_t batch_id, Writes& w) {
   std::vector<const Account*> touched;
   for (const auto& [id, st] : snapshot.accounts) {
     if (!st.touched) continue;
     const Account& a = st.account;
     if ((a.flags & account_flags::hot) != 0) {
-      auto r = conn_.exec(
+      store::Statement delta(
           "INSERT INTO ledger_hot_deltas (batch_id, account_id, debits_pending, debits_posted, "
-          "credits_pending, credits_posted) VALUES (?, ?, ?, ?, ?, ?)",
-          {batch_id, a.id, a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted});
-      if (!r) return std::unexpected(r.error());
+          "credits_pending, credits_posted) VALUES (?, ?, ?, ?, ?, ?)");
+      for (std::int64_t v : {batch_id, a.id, a.debits_pending, a.debits_posted, a.credits_pending,
+                             a.credits_posted}) {
+        delta.bind(v);
+      }
+      w.add(std::move(delta), 1);
       continue;
     }
     touched.push_back(&a);
   }
-  if (touched.empty()) return {};
+  if (touched.empty()) return;
   std::sort(touched.begin(), touched.end(),
             [](const Account* x, const Account* y) { return x->id < y->id; });
   // Multi-row upserts (arrays on PostgreSQL, VALUES chunks on SQLite) rather than a statement per
@@ -404,59 +549,72 @@ Result<void> Repository::update_accounts(const Snapshot& snapshot, std::int64_t 
       values.emplace_back(v);
     }
   }
-  return store::upsert_rows(
-      conn_, "ledger_balances",
-      "account_id, debits_pending, debits_posted, credits_pending, credits_posted, last_seq",
-      kWidth, "account_id",
-      "debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted, "
-      "credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted, "
-      "last_seq = excluded.last_seq",
-      values);
+  // Integers only: the statements borrow nothing from values.
+  w.group_from = w.statements.size();
+  w.group_rows = static_cast<std::int64_t>(touched.size());
+  for (store::Statement& st : store::upsert_statements(
+           conn_.dialect(), "ledger_balances",
+           "account_id, debits_pending, debits_posted, credits_pending, credits_posted, last_seq",
+           kWidth, "account_id",
+           "debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted, "
+           "credits_pending = excluded.credits_pending, credits_posted = "
+           "excluded.credits_posted, last_seq = excluded.last_seq",
+           values)) {
+    w.add(std::move(st), -1);
+  }
+  w.group_to = w.statements.size();
 }
 
-Result<void> Repository::write_pendings(const Outcome& outcome) {
-  if (!outcome.new_pendings.empty()) {
-    static constexpr std::array<std::string_view, 6> cols = {
-        "id", "debit_account_id", "credit_account_id", "amount", "expires_at_us", "state"};
-    std::vector<std::array<std::uint8_t, 16>> ids(outcome.new_pendings.size());
-    std::vector<Param> values;
-    values.reserve(ids.size() * cols.size());
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      const PendingRecord& p = outcome.new_pendings[i];
-      ids[i] = p.transfer.id.to_bytes();
-      values.emplace_back(std::span<const std::uint8_t>(ids[i]));
-      values.emplace_back(p.transfer.debit_account_id);
-      values.emplace_back(p.transfer.credit_account_id);
-      values.emplace_back(p.transfer.amount);
-      values.emplace_back(p.expires_at_us);
-      values.emplace_back(std::int64_t{0});
-    }
-    if (auto r = conn_.bulk_insert("ledger_pending", cols, values); !r) return r;
+Result<void> Repository::add_pendings(const Outcome& outcome,
+                                      std::vector<std::array<std::uint8_t, 16>>& bytes,
+                                      std::vector<Param>& values, Writes& w) {
+  static constexpr std::array<std::string_view, 6> cols = {
+      "id", "debit_account_id", "credit_account_id", "amount", "expires_at_us", "state"};
+  // Reserved first: the parameters borrow the bytes, which must not move.
+  bytes.reserve(outcome.new_pendings.size() + outcome.resolved.size());
+  auto id = [&](const Id128& i) {
+    return std::span<const std::uint8_t>(bytes.emplace_back(i.to_bytes()));
+  };
+  values.reserve(outcome.new_pendings.size() * cols.size());
+  for (const PendingRecord& p : outcome.new_pendings) {
+    values.emplace_back(id(p.transfer.id));
+    values.emplace_back(p.transfer.debit_account_id);
+    values.emplace_back(p.transfer.credit_account_id);
+    values.emplace_back(p.transfer.amount);
+    values.emplace_back(p.expires_at_us);
+    values.emplace_back(std::int64_t{0});
   }
+  if (auto r = add_rows("ledger_pending", cols, values, w); !r) return r;
+  // Each changes one row, or a pending transfer resolved here is not pending in the store. On
+  // PostgreSQL the statement checks that itself (a division by the rows it changed), so that it
+  // holds even when it goes with COMMIT and nobody reads its answer first.
   for (const PendingRecord& p : outcome.resolved) {
-    const auto id = p.transfer.id.to_bytes();
-    auto r = conn_.exec("UPDATE ledger_pending SET state = ? WHERE id = ? AND state = 0",
-                        {static_cast<std::int64_t>(p.state), std::span<const std::uint8_t>(id)});
-    if (!r) return std::unexpected(r.error());
-    TANPU_ASSERT_MSG(*r == 1, "resolved a pending transfer that is not pending in the store");
+    store::Statement st(
+        postgres() ? "WITH u AS (UPDATE ledger_pending SET state = ? WHERE id = ? AND state = 0 "
+                     "RETURNING 1) SELECT 1 / (SELECT COUNT(*) FROM u)"
+                   : "UPDATE ledger_pending SET state = ? WHERE id = ? AND state = 0");
+    st.bind(static_cast<std::int64_t>(p.state)).bind(id(p.transfer.id));
+    w.add(std::move(st), postgres() ? -1 : 1);
   }
   return {};
 }
 
 Result<void> Repository::lock_head() {
-  auto head =
-      conn_.query(postgres() ? "SELECT chain_pos, hash FROM ledger_chain_head WHERE singleton = 1 "
-                               "FOR UPDATE"
-                             : "SELECT chain_pos, hash FROM ledger_chain_head WHERE singleton = 1");
+  auto head = conn_.query(postgres() ? kLockHeadPostgres : kLockHeadSqlite);
   if (!head) return std::unexpected(head.error());
-  TANPU_ASSERT(head->size() == 1);
-  auto hash = from_hex(head->text(0, 1));
+  take_head(*head);
+  return {};
+}
+
+void Repository::take_head(const store::Rows& head) {
+  TANPU_ASSERT(head.size() == 1);
+  auto hash = from_hex(head.text(0, 1));
   TANPU_ASSERT(hash && hash->size() == 32);
   ChainLink link;
-  link.chain_pos = head->i64(0, 0);
+  link.chain_pos = head.i64(0, 0);
   std::copy(hash->begin(), hash->end(), link.hash.begin());
   head_ = link;
-  return {};
+  last_batch_id_ = head.i64(0, 2);
 }
 
 const ChainLink& Repository::head() const {
@@ -464,25 +622,39 @@ const ChainLink& Repository::head() const {
   return *head_;
 }
 
-Result<void> Repository::append_link(std::int64_t batch_id, std::span<const Transfer> applied) {
-  if (!head_) {
-    if (auto r = lock_head(); !r) return r;
-  }
+ChainLink Repository::add_link(std::int64_t batch_id, std::span<const Transfer> applied,
+                               std::int64_t now_us, Writes& w) {
   const ChainLink prev = head();
   ChainLink link;
   link.chain_pos = prev.chain_pos + 1;
   link.hash = link_hash(prev.hash, link.chain_pos, batch_id, applied);
-  const std::string prev_hex = to_hex(prev.hash);
-  const std::string hash_hex = to_hex(link.hash);
-  auto u1 = conn_.exec("UPDATE ledger_chain_head SET chain_pos = ?, hash = ? WHERE singleton = 1",
-                       {link.chain_pos, std::string_view(hash_hex)});
-  if (!u1) return std::unexpected(u1.error());
-  auto u2 = conn_.exec(
-      "UPDATE ledger_batches SET chain_pos = ?, prev_hash = ?, hash = ? WHERE id = ?",
-      {link.chain_pos, std::string_view(prev_hex), std::string_view(hash_hex), batch_id});
-  if (!u2) return std::unexpected(u2.error());
-  head_ = link;
-  return {};
+  std::string prev_hex = to_hex(prev.hash);
+  std::string hash_hex = to_hex(link.hash);
+  const auto count = static_cast<std::int64_t>(applied.size());
+  if (postgres()) {
+    // One statement for the head and the batch's row.
+    store::Statement st(
+        "WITH h AS (UPDATE ledger_chain_head SET chain_pos = ?, hash = ?, last_batch_id = ? WHERE "
+        "singleton = 1 RETURNING 1) INSERT INTO ledger_batches (id, chain_pos, prev_hash, hash, "
+        "transfer_count, created_at_us) SELECT ?, ?, ?, ?, ?, ? FROM h");
+    st.bind(link.chain_pos).bind_owned(hash_hex).bind(batch_id).bind(batch_id);
+    st.bind(link.chain_pos).bind_owned(std::move(prev_hex)).bind_owned(std::move(hash_hex));
+    st.bind(count).bind(now_us);
+    w.add(std::move(st), 1);
+    return link;
+  }
+  store::Statement head_update(
+      "UPDATE ledger_chain_head SET chain_pos = ?, hash = ?, last_batch_id = ? WHERE singleton "
+      "= 1");
+  head_update.bind(link.chain_pos).bind_owned(hash_hex).bind(batch_id);
+  w.add(std::move(head_update), 1);
+  store::Statement row(
+      "INSERT INTO ledger_batches (id, chain_pos, prev_hash, hash, transfer_count, "
+      "created_at_us) VALUES (?, ?, ?, ?, ?, ?)");
+  row.bind(batch_id).bind(link.chain_pos).bind_owned(std::move(prev_hex));
+  row.bind_owned(std::move(hash_hex)).bind(count).bind(now_us);
+  w.add(std::move(row), 1);
+  return link;
 }
 
 Result<Account> Repository::account(std::int64_t id) {

@@ -73,6 +73,8 @@ class BalanceCache {
   const std::size_t capacity_;
   mutable std::mutex mu_;
   std::optional<ChainLink> head_;
+  std::int64_t last_batch_id_ = 0;  // as the head lock read it
+  bool probed_ = false;
   std::unordered_map<std::int64_t, Entry> entries_;
 };
 
@@ -94,10 +96,16 @@ class Repository {
                              bool probe_ids);
   // The chain head as this batch locked it, and after write_outcome as it left it.
   [[nodiscard]] const ChainLink& head() const;
+  // Whether load_snapshot read every stored transfer with an id of the batch (it does for a small
+  // batch even when not asked to: the read rides with the head lock).
+  [[nodiscard]] bool probed() const { return probed_; }
 
   // Writes an outcome: transfers (seq and chain link assigned here), account balances, hot-account
   // deltas, pending rows and their resolutions. Returns the batch id, or 0 if nothing was applied.
-  Result<std::int64_t> write_outcome(Outcome& outcome, Snapshot& snapshot, std::int64_t now_us);
+  // at_commit: nothing but COMMIT follows in this transaction, so the writes may go with it
+  // (Connection::run_deferred).
+  Result<std::int64_t> write_outcome(Outcome& outcome, Snapshot& snapshot, std::int64_t now_us,
+                                     bool at_commit);
 
   // Reads.
   Result<Account> account(std::int64_t id);
@@ -138,21 +146,33 @@ class Repository {
       "reference, timestamp_us, debit_prev_seq, credit_prev_seq";
 
  private:
+  struct Writes;
+  Result<void> load_pipelined(std::span<const Id128> ids, std::span<const Id128> pending_ids,
+                              std::vector<std::int64_t> account_ids, Snapshot& snapshot);
   Result<void> load_existing(std::span<const Id128> ids, Snapshot& snapshot);
   Result<void> load_pendings(std::span<const Id128> ids, Snapshot& snapshot);
   Result<void> load_accounts(std::vector<std::int64_t> ids, Snapshot& snapshot);
-  Result<void> insert_transfers(std::span<const Transfer> applied);
+  void take_accounts(const store::Rows& rows, Snapshot& snapshot);
   void link_histories(Outcome& outcome, Snapshot& snapshot);
-  Result<void> update_accounts(const Snapshot& snapshot, std::int64_t batch_id);
-  Result<void> write_pendings(const Outcome& outcome);
+  // Add a batch's writes to w (or, for many rows, write them at once).
+  Result<void> add_rows(std::string_view table, std::span<const std::string_view> columns,
+                        std::span<const store::Param> values, Writes& w);
+  void add_balances(const Snapshot& snapshot, std::int64_t batch_id, Writes& w);
+  Result<void> add_pendings(const Outcome& outcome,
+                            std::vector<std::array<std::uint8_t, 16>>& bytes,
+                            std::vector<store::Param>& values, Writes& w);
+  ChainLink add_link(std::int64_t batch_id, std::span<const Transfer> applied, std::int64_t now_us,
+                     Writes& w);
   Result<void> lock_head();
-  Result<void> append_link(std::int64_t batch_id, std::span<const Transfer> applied);
+  void take_head(const store::Rows& head);
   bool postgres() const { return conn_.dialect() == store::Dialect::postgres; }
 
   store::Connection& conn_;
   AccountCache& cache_;
   BalanceCache* balances_;
   std::optional<ChainLink> head_;
+  std::int64_t last_batch_id_ = 0;  // as the head lock read it
+  bool probed_ = false;
 };
 
 }  // namespace tanpu::ledger

@@ -138,10 +138,18 @@ ALTER TABLE ledger_accounts DROP COLUMN credits_posted;
 ALTER TABLE ledger_accounts DROP COLUMN last_seq;
 )sql";
 
+// The batch id comes from the chain head, which every batch locks first: a batch's row is then
+// written once, with its link, instead of inserted for an id and updated with the link.
+constexpr std::string_view kV4 = R"sql(
+ALTER TABLE ledger_chain_head ADD COLUMN last_batch_id BIGINT NOT NULL DEFAULT 0;
+UPDATE ledger_chain_head SET last_batch_id = (SELECT COALESCE(MAX(id), 0) FROM ledger_batches);
+)sql";
+
 const store::Migration kMigrations[] = {
     {"ledger", 1, "accounts_transfers_chain", kV1},
     {"ledger", 2, "transfers_seq_as_rowid", kV2},
     {"ledger", 3, "balances_table", kV3},
+    {"ledger", 4, "batch_id_from_head", kV4},
 };
 
 }  // namespace

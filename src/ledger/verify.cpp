@@ -119,6 +119,7 @@ class Verifier {
       BatchRow b{rows->i64(r, 0), rows->i64(r, 1), std::string(rows->text(r, 2)),
                  std::string(rows->text(r, 3)), rows->i64(r, 4)};
       by_id_.emplace(b.id, b);
+      max_batch_id_ = std::max(max_batch_id_, b.id);
       by_pos_.emplace(b.chain_pos, b.id);
     }
     report_.batches = static_cast<std::int64_t>(by_pos_.size());
@@ -144,10 +145,14 @@ class Verifier {
       prev = b.hash;
       ++expect;
     }
-    auto head = conn_.query("SELECT chain_pos, hash FROM ledger_chain_head WHERE singleton = 1");
+    auto head = conn_.query(
+        "SELECT chain_pos, hash, last_batch_id FROM ledger_chain_head WHERE singleton = 1");
     if (!head) return std::unexpected(head.error());
     if (head->empty() || head->i64(0, 0) != expect - 1 || head->text(0, 1) != prev) {
       chain_link_problem(expect, "the chain head does not name the last link");
+    } else if (head->i64(0, 2) < max_batch_id_) {
+      // The next batch would take an id that is taken.
+      chain_link_problem(expect, "the chain head's last batch id is behind the batches");
     }
     return {};
   }
@@ -350,6 +355,7 @@ class Verifier {
   VerifyReport report_;
   std::unordered_map<std::int64_t, StoredAccount> accounts_;
   std::unordered_map<std::int64_t, BatchRow> by_id_;
+  std::int64_t max_batch_id_ = 0;
   std::map<std::int64_t, std::int64_t> by_pos_;
   std::map<std::int64_t, std::string> chain_by_pos_;
   std::vector<std::string> chain_problems_;

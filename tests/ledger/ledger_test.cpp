@@ -377,7 +377,7 @@ TEST_P(LedgerTest, AnEarlierSchemaKeepsItsLedgerThroughTheMigrations) {
                   .has_value());
   auto applied = store::migrate(**lease, migrations());
   ASSERT_TRUE(applied.has_value()) << applied.error().message;
-  EXPECT_EQ(*applied, 2);
+  EXPECT_EQ(*applied, 3);
   ledger = std::make_unique<Ledger>(db->store(), clock);
   EXPECT_EQ(account(3).balance(), 500);
   EXPECT_EQ(account(3).last_seq, t.seq);
@@ -423,6 +423,18 @@ TEST_P(LedgerTest, VerifyCatchesBalanceEditsAndDeletedTransfers) {
   r = verify_now();
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.problems.front().find("chain position 1"), std::string::npos) << r.problems.front();
+}
+
+TEST_P(LedgerTest, VerifyCatchesAHeadWhoseBatchIdIsBehind) {
+  const auto m = accounts(1);
+  submit({transfer(kPlatformPointsAccount, m[0], 5)});
+  submit({transfer(kPlatformPointsAccount, m[0], 6)});
+  ASSERT_TRUE(verify_now().ok());
+  exec("UPDATE ledger_chain_head SET last_batch_id = 1");
+  const VerifyReport r = verify_now();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.problems.front().find("last batch id is behind"), std::string::npos)
+      << r.problems.front();
 }
 
 TEST_P(LedgerTest, VerifyCatchesABrokenHistoryList) {
