@@ -174,53 +174,133 @@ Result<void> give_back(store::Connection& c, const OrderRow& row) {
   return {};
 }
 
-// Takes one unit from a bucket that has one, unless the offer has been withdrawn; returns the
-// bucket. PostgreSQL: a bucket no other transaction holds (SKIP LOCKED), starting at the writer
-// thread's own, so concurrent buyers spread over the buckets and never queue behind one row; if
-// every bucket with stock is held, the job is retried alone (kRetryable), and then (may_wait)
-// waits for a bucket's lock, holding nothing else. Errors: sold_out, offer_withdrawn.
-Result<std::int64_t> take_unit(store::Connection& c, std::int64_t offer_id, bool may_wait) {
+// After a take that took nothing: the offer's withdrawal or sold-out as the error, or nothing if
+// a bucket still has stock (PostgreSQL: one was held, or emptied while waited for).
+Result<void> why_nothing_taken(store::Connection& c, std::int64_t offer_id) {
+  auto why = c.query(
+      "SELECT o.withdrawn, CASE WHEN EXISTS (SELECT 1 FROM market_stock k WHERE k.offer_id = "
+      "o.id AND k.remaining > 0) THEN 1 ELSE 0 END FROM market_offers o WHERE o.id = ?",
+      {offer_id});
+  if (!why) return fail(why.error());
+  if (why->empty() || why->i64(0, 0) != 0) {
+    return conflict("offer_withdrawn", "the offer has been withdrawn");
+  }
+  if (why->i64(0, 1) == 0) return conflict("sold_out", "the offer is sold out");
+  return {};
+}
+
+// SQLite (one writer, so the buckets change nothing): takes one unit unless the offer has been
+// withdrawn; returns its bucket. Errors: sold_out, offer_withdrawn.
+Result<std::int64_t> take_unit_sqlite(store::Connection& c, std::int64_t offer_id) {
+  auto taken = c.query(
+      "UPDATE market_stock SET remaining = remaining - 1 WHERE offer_id = ? AND remaining > 0 AND "
+      "bucket = (SELECT bucket FROM market_stock WHERE offer_id = ? AND remaining > 0 ORDER BY "
+      "bucket LIMIT 1) AND NOT EXISTS (SELECT 1 FROM market_offers WHERE id = ? AND withdrawn <> "
+      "0) RETURNING bucket",
+      {offer_id, offer_id, offer_id});
+  if (!taken) return fail(taken.error());
+  if (!taken->empty()) return taken->i64(0, 0);
+  if (auto r = why_nothing_taken(c, offer_id); !r) return fail(r.error());
+  // One writer: nothing can have been taken between the two statements.
+  return fail(ErrorKind::internal, "stock_inconsistent", "a bucket with stock was not taken");
+}
+
+// What the PostgreSQL order statement came to (see place_pg).
+struct Placed {
+  bool day_ok = true, total_ok = true;
+  std::optional<std::int64_t> bucket, order_id;
+};
+
+// PostgreSQL: the order's limit rows, its unit and its row in one statement (a round trip instead
+// of three, each of which a flash sale's buyers pay while the whole machine is busy). The limits
+// are data-modifying CTEs the unit's UPDATE requires, and the order row is inserted from the
+// unit's; so a refused limit takes no unit and writes no order, and a limit counted for an order
+// that then got no unit is undone with the job (its savepoint). `insert_params` are the order
+// row's columns as in kOrderInsert, but for the bucket.
+Result<Placed> place_pg(store::Connection& c, std::int64_t offer_id, std::int64_t member_id,
+                        std::int64_t day, std::int64_t day_max, std::int64_t total_max,
+                        bool may_wait, std::span<const store::Param> insert_params) {
   // Each writer thread starts at a bucket of its own, so the jobs of one group transaction keep
   // taking from the bucket it already holds instead of locking one bucket after another (which
-  // would leave the other writers' transactions nothing to skip to).
+  // would leave the other writers' transactions nothing to skip to). A bucket another transaction
+  // holds is skipped (SKIP LOCKED), unless the job runs again alone (may_wait), holding nothing.
   thread_local const auto start = static_cast<std::int64_t>(std::random_device{}() % 16U);
-  const bool pg = c.dialect() == store::Dialect::postgres;
-  // One statement checks the offer, picks a bucket with stock and takes the unit from it.
-  const std::string pick =
-      "SELECT bucket FROM market_stock WHERE offer_id = ? AND remaining > 0 ORDER BY CASE WHEN "
-      "bucket >= ? THEN 0 ELSE 1 END, bucket LIMIT 1" +
-      std::string(pg ? (may_wait ? " FOR UPDATE" : " FOR UPDATE SKIP LOCKED") : "");
-  const std::string take =
-      "UPDATE market_stock SET remaining = remaining - 1 WHERE offer_id = ? "
-      "AND remaining > 0 AND bucket = (" +
-      pick +
-      ") AND NOT EXISTS (SELECT 1 FROM market_offers WHERE id = ? AND withdrawn <> 0) "
-      "RETURNING bucket";
-  // Nothing taken: the offer was withdrawn, or is sold out, or (PostgreSQL) a bucket waited for
-  // was emptied meanwhile and the pick came back empty although other buckets have stock. So an
-  // empty pick is believed only when no bucket has stock; otherwise pick again (each round,
-  // another transaction took a unit, so the rounds are bounded by the stock; the cap is a guard).
+  std::string sql = "WITH ";
+  std::vector<store::Param> p;
+  auto limit = [&](std::string_view name, std::int64_t limit_day, std::int64_t max) {
+    sql += std::string(name) +
+           " AS (INSERT INTO market_member_counts (offer_id, member_id, day, orders) VALUES (?, ?, "
+           "?, 1) ON CONFLICT (offer_id, member_id, day) DO UPDATE SET orders = "
+           "market_member_counts.orders + 1 WHERE market_member_counts.orders < ? RETURNING 1), ";
+    p.insert(p.end(), {offer_id, member_id, limit_day, max});
+  };
+  if (day_max > 0) limit("d", day, day_max);
+  if (total_max > 0) limit("t", 0, total_max);
+  sql +=
+      "k AS (UPDATE market_stock SET remaining = remaining - 1 WHERE offer_id = ? AND remaining > "
+      "0 AND bucket = (SELECT bucket FROM market_stock WHERE offer_id = ? AND remaining > 0 ORDER "
+      "BY CASE WHEN bucket >= ? THEN 0 ELSE 1 END, bucket LIMIT 1 " +
+      std::string(may_wait ? "FOR UPDATE" : "FOR UPDATE SKIP LOCKED") +
+      ") AND NOT EXISTS (SELECT 1 FROM market_offers WHERE id = ? AND withdrawn <> 0)" +
+      std::string(day_max > 0 ? " AND EXISTS (SELECT 1 FROM d)" : "") +
+      std::string(total_max > 0 ? " AND EXISTS (SELECT 1 FROM t)" : "") +
+      " RETURNING bucket), o AS (INSERT INTO market_orders (member_id, offer_id, merchant_id, "
+      "idempotency_key, request_hash, price_points, order_day, hold_id, status, voucher_code, "
+      "voucher_secret, delivery_address, created_at_us, expires_at_us, bucket) SELECT ?, ?, ?, ?, "
+      "?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, k.bucket FROM k RETURNING id) SELECT " +
+      std::string(day_max > 0 ? "(SELECT COUNT(*) FROM d), " : "") +
+      std::string(total_max > 0 ? "(SELECT COUNT(*) FROM t), " : "") +
+      "(SELECT bucket FROM k), (SELECT id FROM o)";
+  p.insert(p.end(), {offer_id, offer_id, start, offer_id});
+  p.insert(p.end(), insert_params.begin(), insert_params.end());
+  auto rows = c.query(sql, p);
+  if (!rows) return fail(rows.error());
+  Placed out;
+  std::size_t col = 0;
+  if (day_max > 0) out.day_ok = rows->i64(0, col++) == 1;
+  if (total_max > 0) out.total_ok = rows->i64(0, col++) == 1;
+  out.bucket = opt_i64(*rows, 0, col++);
+  out.order_id = opt_i64(*rows, 0, col);
+  return out;
+}
+
+// The order's limits, unit and row on PostgreSQL; returns its bucket and id. Nothing taken: the
+// offer was withdrawn, or is sold out, or a bucket waited for was emptied meanwhile although other
+// buckets have stock; then the limits counted are undone and the statement runs again (each round
+// another transaction took a unit, so the rounds are bounded by the stock; the cap is a guard).
+// Errors: day_limit_reached, total_limit_reached, sold_out, offer_withdrawn, kRetryable (every
+// bucket with stock held by another transaction).
+Result<std::pair<std::int64_t, std::int64_t>> place_on_postgres(
+    store::Connection& c, const Offer& offer, std::int64_t member_id, std::int64_t day,
+    bool may_wait, std::span<const store::Param> insert_params) {
+  constexpr std::string_view kSavepoint = "order_unit";
   constexpr int kPicksMax = 64;
   for (int round = 0;; ++round) {
-    auto taken = c.query(take, {offer_id, offer_id, start, offer_id});
-    if (!taken) return fail(taken.error());
-    if (!taken->empty()) return taken->i64(0, 0);
-    auto why = c.query(
-        "SELECT o.withdrawn, CASE WHEN EXISTS (SELECT 1 FROM market_stock k WHERE k.offer_id = "
-        "o.id AND k.remaining > 0) THEN 1 ELSE 0 END FROM market_offers o WHERE o.id = ?",
-        {offer_id});
-    if (!why) return fail(why.error());
-    if (why->empty() || why->i64(0, 0) != 0) {
-      return conflict("offer_withdrawn", "the offer has been withdrawn");
+    if (auto r = c.savepoint(kSavepoint); !r) return fail(r.error());
+    auto placed = place_pg(c, offer.id, member_id, day, offer.per_member_day_max,
+                           offer.per_member_total_max, may_wait, insert_params);
+    if (!placed) return fail(placed.error());
+    if (!placed->day_ok) {
+      return conflict("day_limit_reached", "you have ordered this offer " +
+                                               std::to_string(offer.per_member_day_max) +
+                                               " times today, its daily limit");
     }
-    if (why->i64(0, 1) == 0) return conflict("sold_out", "the offer is sold out");
-    if (!pg) {  // one writer: nothing can have been taken between the two statements
-      return fail(ErrorKind::internal, "stock_inconsistent", "a bucket with stock was not taken");
+    if (!placed->total_ok) {
+      return conflict("total_limit_reached", "you have ordered this offer " +
+                                                 std::to_string(offer.per_member_total_max) +
+                                                 " times, its limit");
     }
+    if (placed->order_id) {
+      if (auto r = c.release(kSavepoint); !r) return fail(r.error());
+      return std::pair(*placed->bucket, *placed->order_id);
+    }
+    if (auto r = why_nothing_taken(c, offer.id); !r) return fail(r.error());
     if (!may_wait || round + 1 >= kPicksMax) {
       return fail(ErrorKind::unavailable, std::string(store::kRetryable),
                   "every stock bucket is being taken from; try again");
     }
+    if (auto r = c.rollback_to(kSavepoint); !r) return fail(r.error());
+    if (auto r = c.release(kSavepoint); !r) return fail(r.error());
   }
 }
 
@@ -339,32 +419,10 @@ Result<Order> Market::place_order(const OrderInput& input) {
   auto job = [&](store::Connection& c) -> Result<void> {
     placed.reset();
     ++runs;  // a job run again runs alone (Store::write), holding no other order's locks
-    if (offer.per_member_day_max > 0) {
-      auto ok = count_order(c, offer.id, input.member_id, day, offer.per_member_day_max);
-      if (!ok) return fail(ok.error());
-      if (!*ok) {
-        return conflict("day_limit_reached", "you have ordered this offer " +
-                                                 std::to_string(offer.per_member_day_max) +
-                                                 " times today, its daily limit");
-      }
-    }
-    if (offer.per_member_total_max > 0) {
-      auto ok = count_order(c, offer.id, input.member_id, 0, offer.per_member_total_max);
-      if (!ok) return fail(ok.error());
-      if (!*ok) {
-        return conflict("total_limit_reached", "you have ordered this offer " +
-                                                   std::to_string(offer.per_member_total_max) +
-                                                   " times, its limit");
-      }
-    }
-    auto bucket = take_unit(c, offer.id, runs > 1);
-    if (!bucket) return fail(bucket.error());
-
     OrderRow row;
     row.secret.resize(16);
     random_bytes(row.secret);
     row.request_hash.assign(hash.begin(), hash.end());
-    row.bucket = *bucket;
     row.order_day = day;
     Order& o = row.order;
     o.member_id = input.member_id;
@@ -381,19 +439,57 @@ Result<Order> Market::place_order(const OrderInput& input) {
     const std::optional<std::string_view> address =
         input.delivery_address ? std::optional<std::string_view>(*input.delivery_address)
                                : std::nullopt;
-    auto id = c.query(
-        "INSERT INTO market_orders (member_id, offer_id, merchant_id, idempotency_key, "
-        "request_hash, price_points, bucket, order_day, hold_id, status, voucher_code, "
-        "voucher_secret, delivery_address, created_at_us, expires_at_us) VALUES (?, ?, ?, ?, ?, "
-        "?, ?, ?, ?, 'held', ?, ?, ?, ?, ?) RETURNING id",
-        {o.member_id, o.offer_id, o.merchant_id, input.idempotency_key,
-         std::span<const std::uint8_t>(row.request_hash), o.price_points, row.bucket, day,
-         std::span<const std::uint8_t>(hold), std::string_view(o.voucher_code),
-         std::span<const std::uint8_t>(row.secret),
-         address ? store::Param(*address) : store::Param(nullptr), o.created_at_us,
-         o.expires_at_us});
-    if (!id) return fail(id.error());
-    o.id = id->i64(0, 0);
+    // The order row's columns but its bucket, in the order of both engines' INSERTs.
+    std::vector<store::Param> columns = {o.member_id,
+                                         o.offer_id,
+                                         o.merchant_id,
+                                         input.idempotency_key,
+                                         std::span<const std::uint8_t>(row.request_hash),
+                                         o.price_points,
+                                         day,
+                                         std::span<const std::uint8_t>(hold),
+                                         std::string_view(o.voucher_code),
+                                         std::span<const std::uint8_t>(row.secret),
+                                         address ? store::Param(*address) : store::Param(nullptr),
+                                         o.created_at_us,
+                                         o.expires_at_us};
+    if (c.dialect() == store::Dialect::postgres) {
+      auto unit = place_on_postgres(c, offer, input.member_id, day, runs > 1, columns);
+      if (!unit) return fail(unit.error());
+      row.bucket = unit->first;
+      o.id = unit->second;
+    } else {
+      if (offer.per_member_day_max > 0) {
+        auto ok = count_order(c, offer.id, input.member_id, day, offer.per_member_day_max);
+        if (!ok) return fail(ok.error());
+        if (!*ok) {
+          return conflict("day_limit_reached", "you have ordered this offer " +
+                                                   std::to_string(offer.per_member_day_max) +
+                                                   " times today, its daily limit");
+        }
+      }
+      if (offer.per_member_total_max > 0) {
+        auto ok = count_order(c, offer.id, input.member_id, 0, offer.per_member_total_max);
+        if (!ok) return fail(ok.error());
+        if (!*ok) {
+          return conflict("total_limit_reached", "you have ordered this offer " +
+                                                     std::to_string(offer.per_member_total_max) +
+                                                     " times, its limit");
+        }
+      }
+      auto bucket = take_unit_sqlite(c, offer.id);
+      if (!bucket) return fail(bucket.error());
+      row.bucket = *bucket;
+      columns.emplace_back(row.bucket);
+      auto id = c.query(
+          "INSERT INTO market_orders (member_id, offer_id, merchant_id, idempotency_key, "
+          "request_hash, price_points, order_day, hold_id, status, voucher_code, voucher_secret, "
+          "delivery_address, created_at_us, expires_at_us, bucket) VALUES (?, ?, ?, ?, ?, ?, ?, "
+          "?, 'held', ?, ?, ?, ?, ?, ?) RETURNING id",
+          columns);
+      if (!id) return fail(id.error());
+      o.id = id->i64(0, 0);
+    }
     o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(row.secret);
 
     // The hold: pending until written off (posted to the merchant) or cancelled/expired (voided).
