@@ -365,9 +365,6 @@ int run_bench_flash_sale(const Config& config, const FlashSaleBenchArgs& args) {
   }
   // The baseline first (one stock row), then the design (stock in buckets), on the same servers.
   LoadResult base = load(ports, *seeded, seeded->baseline_offer_id, args.connections);
-  if (std::getenv("XSTATS"))
-    (void)std::system(
-        "psql \"$TANPU_DATABASE_URL\" -qc 'SELECT pg_stat_statements_reset()' >/dev/null");
   LoadResult result = load(ports, *seeded, seeded->offer_id, args.connections);
   for (auto& s : servers) s->stop();
 
