@@ -52,6 +52,14 @@ struct ChainLink {
 // account since, and the cached state is the stored state. Any other head (another process or
 // server wrote, or a transaction that wrote the cache rolled back) drops it. Bounded: past
 // capacity, arbitrary entries are dropped (a miss only means a read).
+//
+// Accounts may also be read before the head is locked (prefill), so that a large batch on
+// PostgreSQL reads the accounts it lacks while another batch holds the head. Such rows are the
+// stored state at the head they were read with. The cache keeps the run of links it moved through
+// by its own batches since it last dropped anything: an account absent from the cache was not
+// touched between any link of that run and the cache's head (every batch of the run put its
+// accounts in the cache, and none were dropped since), so rows read at a link of the run are still
+// the stored state at the cache's head, and fill in what is absent.
 class BalanceCache {
  public:
   explicit BalanceCache(std::size_t capacity) : capacity_(capacity) {}
@@ -62,7 +70,16 @@ class BalanceCache {
   // After a batch wrote its outcome: its accounts as it left them. from: the head the batch
   // locked; to: the head it wrote (the same if it applied nothing).
   void store(const ChainLink& from, const ChainLink& to, const Snapshot& snapshot);
+  // The ids (in order) that are not cached, whatever the head: the ones worth reading ahead.
+  std::vector<std::int64_t> absent(std::span<const std::int64_t> ids) const;
+  // Accounts read, without the head lock, in one snapshot with the head `read_at`: kept where
+  // absent if read_at is a link of the cache's run (or the cache is empty), else dropped. Returns
+  // whether they were kept. Hot accounts are never kept.
+  bool prefill(const ChainLink& read_at, std::span<const Account> accounts);
   std::size_t size() const;
+
+  // Links of the run kept at most: a read ahead is at most a few batches behind.
+  static constexpr std::size_t kRunLinksMax = 16;
 
  private:
   struct Entry {
@@ -70,11 +87,11 @@ class BalanceCache {
     std::uint32_t flags;
     std::int64_t debits_pending, debits_posted, credits_pending, credits_posted, last_seq;
   };
+  void drop();
   const std::size_t capacity_;
   mutable std::mutex mu_;
   std::optional<ChainLink> head_;
-  std::int64_t last_batch_id_ = 0;  // as the head lock read it
-  bool probed_ = false;
+  std::vector<ChainLink> run_;  // the links since entries_ was last dropped, oldest first
   std::unordered_map<std::int64_t, Entry> entries_;
 };
 
@@ -152,19 +169,24 @@ class Repository {
   Result<void> load_existing(std::span<const Id128> ids, Snapshot& snapshot);
   Result<void> load_pendings(std::span<const Id128> ids, Snapshot& snapshot);
   Result<void> load_accounts(std::vector<std::int64_t> ids, Snapshot& snapshot);
+  Result<void> read_ahead(std::span<const std::int64_t> sorted_ids);
   void take_accounts(const store::Rows& rows, Snapshot& snapshot);
   void link_histories(Outcome& outcome, Snapshot& snapshot);
   // Add a batch's writes to w (or, for many rows, write them at once).
   Result<void> add_rows(std::string_view table, std::span<const std::string_view> columns,
                         std::span<const store::Param> values, Writes& w);
-  void add_balances(const Snapshot& snapshot, std::int64_t batch_id, Writes& w);
+  // self_check: the statements fail unless they change every row (nobody reads their answer).
+  void add_balances(const Snapshot& snapshot, std::int64_t batch_id, bool self_check, Writes& w);
   Result<void> add_pendings(const Outcome& outcome,
                             std::vector<std::array<std::uint8_t, 16>>& bytes,
                             std::vector<store::Param>& values, Writes& w);
-  ChainLink add_link(std::int64_t batch_id, std::span<const Transfer> applied, std::int64_t now_us,
-                     Writes& w);
+  // The statements that move the chain head to link (its hash made by the caller).
+  void add_link(std::int64_t batch_id, const ChainLink& link, std::size_t transfers,
+                std::int64_t now_us, Writes& w);
   Result<void> lock_head();
   void take_head(const store::Rows& head);
+  static ChainLink link_from(const store::Rows& rows, std::size_t r, std::size_t pos_col,
+                             std::size_t hash_col);
   bool postgres() const { return conn_.dialect() == store::Dialect::postgres; }
 
   store::Connection& conn_;
