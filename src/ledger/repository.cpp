@@ -60,9 +60,9 @@ store::Statement in_statement(const InQuery& query, std::span<const Key> keys, T
 // A batch of at most this many transfers reads everything it needs in one round trip with the
 // head lock (Connection::run_all), and probes its ids rather than rely on the unique index.
 constexpr std::size_t kPipelinedTransfersMax = 64;
-// On PostgreSQL, up to this many rows go in as one INSERT from arrays, inside the batch's one
-// round trip of writes; more go by COPY.
-constexpr std::size_t kArrayInsertRowsMax = 256;
+// On PostgreSQL, up to store::kArrayInsertRowsMax rows go in as one INSERT from arrays, inside
+// the batch's one round trip of writes; more go by COPY.
+using store::kArrayInsertRowsMax;
 
 constexpr std::string_view kLockHeadPostgres =
     "SELECT chain_pos, hash, last_batch_id FROM ledger_chain_head WHERE singleton = 1 FOR UPDATE";

@@ -79,6 +79,10 @@ class KeyRows {
 std::optional<std::string> pg_unnest(std::span<const Param> values, std::size_t width,
                                      std::vector<std::string>& arrays);
 
+// Up to this many rows, PostgreSQL's bulk_insert sends one INSERT from arrays (one round trip, and
+// a statement that can share a pipeline); more go by COPY, faster per row but two round trips.
+inline constexpr std::size_t kArrayInsertRowsMax = 256;
+
 // The PostgreSQL statement "INSERT INTO table (columns) SELECT … FROM unnest(…)" of the row-major
 // `values` (at least one row): one statement for any number of rows, its arrays kept by the
 // statement. A column of NULLs only is inserted as NULL; nullopt if a column mixes types.

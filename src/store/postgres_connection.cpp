@@ -19,8 +19,6 @@ constexpr std::size_t kStatementsCachedMax = 512;
 // COPY data is handed to libpq in pieces of about this size.
 constexpr std::size_t kCopyChunkBytes = 1 << 20;
 constexpr std::size_t kSqlQuotedBytesMax = 300;
-// bulk_insert sends up to this many rows as one INSERT from arrays, more with COPY.
-constexpr std::size_t kArrayInsertRowsMax = 256;
 
 // Type OIDs from pg_type.h (stable across PostgreSQL versions).
 constexpr Oid kOidBool = 16;
