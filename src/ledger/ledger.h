@@ -81,6 +81,10 @@ class Ledger {
   // Reads.
   Result<Account> lookup_account(store::Connection& conn, std::int64_t id);
   Result<Account> lookup_account(std::int64_t id);
+  // The owner's account in `currency` with its balance, in one statement. Errors:
+  // account_not_found.
+  Result<Account> lookup_owner_account(store::Connection& conn, Currency currency,
+                                       std::string_view owner_kind, std::string_view owner_id);
   Result<Transfer> lookup_transfer(Id128 id);
   // Transfers that debit or credit any of account_ids (at most 8), newest first.
   // cursor: empty for the first page, else next_cursor of the previous page (opaque to callers).

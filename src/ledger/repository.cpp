@@ -786,24 +786,44 @@ void Repository::add_link(std::int64_t batch_id, const ChainLink& link, std::siz
   w.add(std::move(row), 1);
 }
 
-Result<Account> Repository::account(std::int64_t id) {
-  // One statement, so the row and its hot deltas are read from one snapshot on PostgreSQL.
-  static const std::string sql =
-      "SELECT a.id, a.currency, a.owner_kind, a.owner_id, a.flags, "
-      "b.debits_pending + COALESCE(d.dp, 0), b.debits_posted + COALESCE(d.dpo, 0), "
-      "b.credits_pending + COALESCE(d.cp, 0), b.credits_posted + COALESCE(d.cpo, 0), "
-      "a.created_at_us, b.last_seq FROM ledger_accounts a JOIN ledger_balances b ON b.account_id "
-      "= a.id LEFT JOIN (SELECT account_id, "
-      "CAST(SUM(debits_pending) AS BIGINT) AS dp, CAST(SUM(debits_posted) AS BIGINT) AS dpo, "
-      "CAST(SUM(credits_pending) AS BIGINT) AS cp, CAST(SUM(credits_posted) AS BIGINT) AS cpo "
-      "FROM ledger_hot_deltas WHERE account_id = ? GROUP BY account_id) d ON d.account_id = a.id "
-      "WHERE a.id = ?";
-  auto rows = conn_.query(sql, {id, id});
+namespace {
+
+// One statement, so the row and its hot deltas are read from one snapshot on PostgreSQL. `key` is
+// the account's id as an SQL expression; it appears twice, with its parameters each time.
+std::string account_sql(std::string_view key) {
+  return "SELECT a.id, a.currency, a.owner_kind, a.owner_id, a.flags, "
+         "b.debits_pending + COALESCE(d.dp, 0), b.debits_posted + COALESCE(d.dpo, 0), "
+         "b.credits_pending + COALESCE(d.cp, 0), b.credits_posted + COALESCE(d.cpo, 0), "
+         "a.created_at_us, b.last_seq FROM ledger_accounts a JOIN ledger_balances b ON "
+         "b.account_id = a.id LEFT JOIN (SELECT account_id, "
+         "CAST(SUM(debits_pending) AS BIGINT) AS dp, CAST(SUM(debits_posted) AS BIGINT) AS dpo, "
+         "CAST(SUM(credits_pending) AS BIGINT) AS cp, CAST(SUM(credits_posted) AS BIGINT) AS cpo "
+         "FROM ledger_hot_deltas WHERE account_id = " +
+         std::string(key) +
+         " GROUP BY account_id) d ON d.account_id = a.id WHERE a.id = " + std::string(key);
+}
+
+Result<Account> one_account(Result<store::Rows> rows) {
   if (!rows) return std::unexpected(rows.error());
   if (rows->empty()) {
     return fail(ErrorKind::not_found, "account_not_found", "no account with this id", "account_id");
   }
   return account_from_row(*rows, 0);
+}
+
+}  // namespace
+
+Result<Account> Repository::account(std::int64_t id) {
+  static const std::string sql = account_sql("?");
+  return one_account(conn_.query(sql, {id, id}));
+}
+
+Result<Account> Repository::owner_account(Currency currency, std::string_view owner_kind,
+                                          std::string_view owner_id) {
+  static const std::string sql = account_sql(
+      "(SELECT id FROM ledger_accounts WHERE owner_kind = ? AND owner_id = ? AND currency = ?)");
+  const auto cur = static_cast<std::int64_t>(currency);
+  return one_account(conn_.query(sql, {owner_kind, owner_id, cur, owner_kind, owner_id, cur}));
 }
 
 Result<std::vector<Transfer>> Repository::transfers_by_ids(std::span<const Id128> ids) {

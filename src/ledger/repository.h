@@ -126,6 +126,9 @@ class Repository {
 
   // Reads.
   Result<Account> account(std::int64_t id);
+  // The account of an owner in one currency (at most one there), in one statement.
+  Result<Account> owner_account(Currency currency, std::string_view owner_kind,
+                                std::string_view owner_id);
   Result<std::vector<Transfer>> transfers_by_ids(std::span<const Id128> ids);
   // Up to `limit` transfers of account_id, newest first, starting at seq `from` (inclusive): for
   // a normal account by following its history list from `from`, for a hot account by scanning.

@@ -90,6 +90,8 @@ constexpr std::string_view kIsReviewer =
     "r.revoked_at_us IS NULL) THEN 1 ELSE 0 END";
 
 constexpr std::uint32_t kMemberAccountFlags = ledger::account_flags::debits_must_not_exceed_credits;
+// The owner kind of a member's ledger accounts; the owner id is the member id in decimal.
+constexpr const char* kAccountOwner = "member";
 
 // Registration input after validation: identifiers normalised, display name trimmed.
 struct Prepared {
@@ -335,8 +337,8 @@ Result<MemberView> Members::insert_member(const RegisterInput& in, Role role,
     view.id = rows->i64(0, 0);
     const std::string owner = std::to_string(view.id);
     const std::array<ledger::NewAccount, 2> accounts{
-        ledger::NewAccount{ledger::Currency::points, "member", owner, kMemberAccountFlags},
-        ledger::NewAccount{ledger::Currency::co2e_mg, "member", owner, kMemberAccountFlags}};
+        ledger::NewAccount{ledger::Currency::points, kAccountOwner, owner, kMemberAccountFlags},
+        ledger::NewAccount{ledger::Currency::co2e_mg, kAccountOwner, owner, kMemberAccountFlags}};
     auto ids = ledger_.create_accounts(c, accounts);
     if (!ids) return fail(ids.error());
     TANPU_ASSERT(ids->size() == 2);
@@ -583,6 +585,15 @@ Result<std::unordered_map<std::int64_t, Members::LedgerAccounts>> Members::ledge
       out[rows->i64(r, 0)] = LedgerAccounts{rows->i64(r, 1), rows->i64(r, 2)};
   }
   return out;
+}
+
+Result<ledger::Account> Members::points_account(store::Connection& c, std::int64_t member_id) {
+  auto account = ledger_.lookup_owner_account(c, ledger::Currency::points, kAccountOwner,
+                                              std::to_string(member_id));
+  if (!account && account.error().code == "account_not_found") {
+    return fail(ErrorKind::not_found, "member_not_found", "no such member");
+  }
+  return account;
 }
 
 }  // namespace tanpu::members

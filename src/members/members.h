@@ -214,6 +214,8 @@ class Members {
   };
   Result<std::unordered_map<std::int64_t, LedgerAccounts>> ledger_accounts(
       store::Connection& c, std::span<const std::int64_t> member_ids);
+  // The member's points account with its balance, in one statement. Errors: member_not_found.
+  Result<ledger::Account> points_account(store::Connection& c, std::int64_t member_id);
 
   // Grants the reviewer role to member `member_id` (recorded with `granted_by` and the time);
   // granting it again is a no-op. An operator keeps the operator role (operators review anyway).

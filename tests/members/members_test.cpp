@@ -205,6 +205,30 @@ TEST_P(MembersTest, ConcurrentRegistrationsOfOnePhoneLetExactlyOneIn) {
   EXPECT_EQ(count("ledger_accounts WHERE owner_kind = 'member'"), 2);
 }
 
+// The member's points account with its balance in one read (the market's check before an order):
+// the account registration created, never the other member's or the co2e one; unknown members are
+// member_not_found.
+TEST_P(MembersTest, PointsAccountIsTheMembersWithItsBalance) {
+  const auto a = must_register(std::nullopt, "a@example.com");
+  const auto b = must_register(std::nullopt, "b@example.com");
+  fund(a, 700);
+  fund(b, 40);
+  auto lease = db_->store().acquire();
+  ASSERT_OK(lease);
+  auto got = members_->points_account(**lease, a.id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->id, a.points_account_id);
+  EXPECT_EQ(got->currency, ledger::Currency::points);
+  EXPECT_EQ(got->available(), 700);
+  auto other = members_->points_account(**lease, b.id);
+  ASSERT_OK(other);
+  EXPECT_EQ(other->id, b.points_account_id);
+  EXPECT_EQ(other->available(), 40);
+  auto missing = members_->points_account(**lease, b.id + 1000);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, "member_not_found");
+}
+
 TEST_P(MembersTest, DatabaseHoldsNoPlaintextPiiNoRawToken) {
   const auto view = must_register("13812345678", "Dave.Secret@Example.com");
   auto session = login("13812345678");
