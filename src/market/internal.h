@@ -2,13 +2,16 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "core/crypto.h"
 #include "core/result.h"
 #include "market/market.h"
 #include "store/connection.h"
@@ -31,12 +34,15 @@ inline std::unexpected<Error> conflict(std::string code, std::string message) {
 
 namespace tanpu::market {
 
-// Offers this process saw sold out, for kSoldOutFor. A flash sale's last unit goes in the first
-// second; the buyers after it then cost one look-up of their Idempotency-Key (a replay still gets
-// its order) instead of the offer query with its stock. A unit given back in this process (a
-// cancellation, an expiry) clears it at once; one given back on another server shows here within
-// kSoldOutFor. Orders never rely on it: the unit is taken under lock in the write transaction.
-struct Market::SoldOut {
+// Offers this process read or saw sold out, each for kOfferMemoryFor. An offer's terms never
+// change (it can only be withdrawn), so the buyers of a flash sale cost one look-up of their
+// Idempotency-Key (a replay still gets its order) instead of the offer query with its joins and
+// stock, once per request. A flash sale's last unit goes in the first second: an order that found
+// no unit puts the offer here as sold out, and the buyers after it are answered from memory. A
+// unit given back or an offer withdrawn in this process clears it at once; on another server, that
+// shows here within kOfferMemoryFor. Orders never rely on it: the unit is taken, and withdrawal
+// checked, under lock in the write transaction.
+struct Market::RecentOffers {
   static constexpr std::size_t kOffersMax = 4'096;
   struct Entry {
     Offer offer;
@@ -49,7 +55,7 @@ struct Market::SoldOut {
     std::lock_guard lock(mu);
     const auto it = offers.find(offer_id);
     if (it == offers.end()) return std::nullopt;
-    if (now - it->second.seen >= kSoldOutFor) {
+    if (now - it->second.seen >= kOfferMemoryFor) {
       offers.erase(it);
       return std::nullopt;
     }
@@ -69,6 +75,37 @@ struct Market::SoldOut {
 
   std::mutex mu;
   std::unordered_map<std::int64_t, Entry> offers;
+};
+
+// An order waiting to be placed with others (PostgreSQL). What the request read before its
+// transaction, and, set under OrderBatcher::mu by the order's batch, how it came out.
+struct Market::BatchedOrder {
+  enum class Outcome : std::uint8_t { waiting, placed, refused, alone };
+  const OrderInput* input = nullptr;
+  const Offer* offer = nullptr;
+  Sha256Digest hash{};
+  std::int64_t day = 0;
+  std::int64_t now_us = 0;
+  std::int64_t points_account = 0;
+  std::int64_t merchant_account = 0;
+  Outcome outcome = Outcome::waiting;
+  Order order;                 // placed
+  std::optional<Error> error;  // refused: a limit reached, sold out, withdrawn
+};
+
+// Concurrent orders of one offer go to the database together: the first waiting request leads,
+// taking the queued orders that can share its statements (the same offer, day and limits; one
+// per member, so every limit row is counted once per statement) into one write job whose
+// limits, units and order rows are one statement each. One batch per process is written at a time
+// while the next one forms in the queue: two at once (tried) made smaller batches that contended
+// for the same buckets and the ledger's chain head.
+struct Market::OrderBatcher {
+  static constexpr std::size_t kOrdersMax = 64;
+  static constexpr int kLeadersMax = 1;
+  std::mutex mu;
+  std::condition_variable settled;
+  std::deque<BatchedOrder*> queue;
+  int leaders = 0;
 };
 
 }  // namespace tanpu::market

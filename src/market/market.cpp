@@ -347,7 +347,8 @@ Market::Market(store::Store& store, ledger::Ledger& ledger, members::Members& me
       members_(members),
       clock_(clock),
       options_(std::move(options)),
-      sold_out_(std::make_unique<SoldOut>()) {}
+      recent_offers_(std::make_unique<RecentOffers>()),
+      batcher_(std::make_unique<OrderBatcher>()) {}
 
 Market::~Market() = default;
 
@@ -546,7 +547,7 @@ Result<Offer> Market::withdraw_offer(std::int64_t offer_id) {
     return {};
   });
   if (!r) return fail(r.error());
-  sold_out_->clear();
+  recent_offers_->clear();
   return get_offer(offer_id);
 }
 

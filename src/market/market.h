@@ -194,9 +194,9 @@ class Market {
   Market(const Market&) = delete;
   Market& operator=(const Market&) = delete;
 
-  // How long an offer seen sold out is answered sold out from memory (no oversell depends on it):
-  // a unit given back on another server is on sale here again after at most this long.
-  static constexpr std::chrono::milliseconds kSoldOutFor{250};
+  // How long an offer read or seen sold out is answered from memory (no oversell depends on it):
+  // a unit given back or an offer withdrawn on another server shows here after at most this long.
+  static constexpr std::chrono::milliseconds kOfferMemoryFor{250};
 
   // Merchants (operator). Errors: invalid fields (name_required, name_too_long, invalid_category,
   // invalid_settlement, too_many_stores…), merchant_name_taken (conflict).
@@ -262,16 +262,22 @@ class Market {
   const Options& options() const { return options_; }
 
  private:
-  // Offers this process saw sold out (orders.cpp). The buyers who come after the last unit then
-  // cost one look-up of their Idempotency-Key instead of the offer query.
-  struct SoldOut;
+  // Offers this process read or saw sold out (internal.h). Buyers then cost one look-up of their
+  // Idempotency-Key instead of the offer query.
+  struct RecentOffers;
+  // PostgreSQL: concurrent orders of one offer placed together (orders.cpp, docs/market.md).
+  struct BatchedOrder;
+  struct OrderBatcher;
+  std::optional<Result<Order>> place_batched(BatchedOrder& order);
+  void write_batch(std::span<BatchedOrder* const> batch);
   Result<void> transact(const store::WriteJob& job);
   store::Store& store_;
   ledger::Ledger& ledger_;
   members::Members& members_;
   const Clock& clock_;
   Options options_;
-  std::unique_ptr<SoldOut> sold_out_;
+  std::unique_ptr<RecentOffers> recent_offers_;
+  std::unique_ptr<OrderBatcher> batcher_;
 };
 
 // The settlement as CSV (RFC 4180; cells that a spreadsheet would read as a formula are prefixed

@@ -6,10 +6,12 @@
 #include <charconv>
 #include <random>
 
+#include "core/assert.h"
 #include "core/crypto.h"
 #include "core/limits.h"
 #include "market/internal.h"
 #include "market/market.h"
+#include "store/key_rows.h"
 
 namespace tanpu::market {
 
@@ -205,6 +207,12 @@ Result<std::int64_t> take_unit_sqlite(store::Connection& c, std::int64_t offer_i
   return fail(ErrorKind::internal, "stock_inconsistent", "a bucket with stock was not taken");
 }
 
+// The bucket this writer thread takes from first (see place_pg).
+std::int64_t start_bucket() {
+  thread_local const auto start = static_cast<std::int64_t>(std::random_device{}() % 16U);
+  return start;
+}
+
 // What the PostgreSQL order statement came to (see place_pg).
 struct Placed {
   bool day_ok = true, total_ok = true;
@@ -224,7 +232,7 @@ Result<Placed> place_pg(store::Connection& c, std::int64_t offer_id, std::int64_
   // taking from the bucket it already holds instead of locking one bucket after another (which
   // would leave the other writers' transactions nothing to skip to). A bucket another transaction
   // holds is skipped (SKIP LOCKED), unless the job runs again alone (may_wait), holding nothing.
-  thread_local const auto start = static_cast<std::int64_t>(std::random_device{}() % 16U);
+  const std::int64_t start = start_bucket();
   std::string sql = "WITH ";
   std::vector<store::Param> p;
   auto limit = [&](std::string_view name, std::int64_t limit_day, std::int64_t max) {
@@ -317,6 +325,192 @@ Error ledger_refusal(ledger::TransferStatus s) {
                {}};
 }
 
+// A new order as the job writes it: everything but its id and bucket.
+OrderRow draft_order(const OrderInput& in, const Offer& offer, const Sha256Digest& hash,
+                     std::int64_t day, std::int64_t now) {
+  OrderRow row;
+  row.secret.resize(16);
+  random_bytes(row.secret);
+  row.request_hash.assign(hash.begin(), hash.end());
+  row.order_day = day;
+  Order& o = row.order;
+  o.member_id = in.member_id;
+  o.offer_id = offer.id;
+  o.merchant_id = offer.merchant_id;
+  o.offer_title = offer.title;
+  o.price_points = offer.price_points;
+  o.hold_id = new_time_ordered_id();
+  o.voucher_code = new_voucher_code();
+  o.delivery_address = in.delivery_address;
+  o.created_at_us = now;
+  o.expires_at_us = now + offer.voucher_valid_days * kDayUs;
+  return row;
+}
+
+// The order's hold: pending until written off (posted to the merchant) or cancelled/expired
+// (voided). Its ledger timeout is 30 days after the voucher's, so the market's own expiry (every
+// few seconds in serve) voids it long before; the ledger's expiry is the backstop for a platform
+// that was down for a month.
+ledger::Transfer hold_of(const Order& o, const Offer& offer, std::int64_t points_account,
+                         std::int64_t merchant_account) {
+  ledger::Transfer t;
+  t.id = o.hold_id;
+  t.debit_account_id = points_account;
+  t.credit_account_id = merchant_account;
+  t.amount = o.price_points;
+  t.timeout_s = (offer.voucher_valid_days + kHoldGraceDays) * 86'400;
+  t.code = ledger::codes::market_order;
+  t.flags = ledger::transfer_flags::pending;
+  t.reference = "order:" + std::to_string(o.id);
+  return t;
+}
+
+// PostgreSQL, a batch of orders of one offer (Market::write_batch), members in ascending order so
+// that concurrent batches lock limit rows in one order. Counts one order of each member against
+// the offer's limits in one statement; returns, per member, whether the day limit and the total
+// limit admitted it (a limit the offer does not set admits everyone).
+Result<std::vector<std::pair<bool, bool>>> count_batch(store::Connection& c, const Offer& offer,
+                                                       std::int64_t day,
+                                                       std::span<const store::Param> members) {
+  std::vector<std::pair<bool, bool>> out(members.size(), {true, true});
+  if (offer.per_member_day_max <= 0 && offer.per_member_total_max <= 0) return out;
+  std::vector<std::string> arrays;
+  arrays.reserve(3);  // p points into them: never reallocated
+  std::vector<store::Param> p;
+  std::string ctes;
+  auto member_array = [&] {
+    const auto unnest = store::pg_unnest(members, 1, arrays);
+    TANPU_ASSERT(unnest.has_value());
+    return *unnest;
+  };
+  auto limit = [&](std::string_view name, std::int64_t limit_day, std::int64_t max) {
+    if (max <= 0) return std::string("1");
+    ctes += std::string(ctes.empty() ? "WITH " : ", ") + std::string(name) +
+            " AS (INSERT INTO market_member_counts (offer_id, member_id, day, orders) SELECT ?, "
+            "x.m, ?, 1 FROM " +
+            member_array() +
+            " AS x (m) ON CONFLICT (offer_id, member_id, day) DO UPDATE SET orders = "
+            "market_member_counts.orders + 1 WHERE market_member_counts.orders < ? RETURNING "
+            "member_id)";
+    p.insert(p.end(), {offer.id, limit_day});
+    p.emplace_back(std::string_view(arrays.back()));
+    p.emplace_back(max);
+    return "CASE WHEN EXISTS (SELECT 1 FROM " + std::string(name) +
+           " WHERE member_id = x.m) THEN 1 ELSE 0 END";
+  };
+  const std::string day_ok = limit("d", day, offer.per_member_day_max);
+  const std::string total_ok = limit("t", 0, offer.per_member_total_max);
+  const std::string sql = ctes + " SELECT " + day_ok + ", " + total_ok + " FROM " + member_array() +
+                          " WITH ORDINALITY AS x (m, i) ORDER BY x.i";
+  p.emplace_back(std::string_view(arrays.back()));
+  auto rows = c.query(sql, p);
+  if (!rows) return fail(rows.error());
+  TANPU_ASSERT(rows->size() == members.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = {rows->i64(i, 0) == 1, rows->i64(i, 1) == 1};
+  }
+  return out;
+}
+
+// Takes up to `need` units of the offer, bucket by bucket (skipping buckets other transactions
+// hold), unless it has been withdrawn; returns each unit's bucket. Fewer than `need`: the offer
+// is withdrawn or sold out (the error), or every bucket with stock left is held elsewhere.
+struct Taken {
+  std::vector<std::int64_t> buckets;
+  std::optional<Error> why_short;
+};
+Result<Taken> take_units(store::Connection& c, std::int64_t offer_id, std::size_t need) {
+  Taken out;
+  const std::int64_t start = start_bucket();
+  while (out.buckets.size() < need) {
+    const auto want = static_cast<std::int64_t>(need - out.buckets.size());
+    auto rows = c.query(
+        "WITH b AS (SELECT bucket, remaining FROM market_stock WHERE offer_id = ? AND remaining "
+        "> 0 ORDER BY CASE WHEN bucket >= ? THEN 0 ELSE 1 END, bucket LIMIT 1 FOR UPDATE SKIP "
+        "LOCKED) UPDATE market_stock s SET remaining = s.remaining - LEAST(b.remaining, ?) FROM b "
+        "WHERE s.offer_id = ? AND s.bucket = b.bucket AND s.remaining = b.remaining AND NOT "
+        "EXISTS (SELECT 1 FROM market_offers WHERE id = ? AND withdrawn <> 0) RETURNING s.bucket, "
+        "LEAST(b.remaining, ?)",
+        {offer_id, start, want, offer_id, offer_id, want});
+    if (!rows) return fail(rows.error());
+    if (rows->empty()) {
+      auto why = why_nothing_taken(c, offer_id);
+      if (!why) out.why_short = why.error();
+      return out;
+    }
+    const std::int64_t got = rows->i64(0, 1);
+    TANPU_ASSERT(got > 0 && got <= want);
+    out.buckets.insert(out.buckets.end(), static_cast<std::size_t>(got), rows->i64(0, 0));
+  }
+  return out;
+}
+
+// Gives back the limit counts (member, day) of orders that got no unit.
+Result<void> uncount_batch(store::Connection& c, std::int64_t offer_id,
+                           std::span<const store::Param> member_days) {
+  if (member_days.empty()) return {};
+  std::vector<std::string> arrays;
+  const auto unnest = store::pg_unnest(member_days, 2, arrays);
+  TANPU_ASSERT(unnest.has_value());
+  std::vector<store::Param> p;
+  for (const std::string& a : arrays) p.emplace_back(std::string_view(a));
+  p.emplace_back(offer_id);
+  auto n = c.exec("UPDATE market_member_counts m SET orders = m.orders - 1 FROM " + *unnest +
+                      " AS x (member_id, day) WHERE m.offer_id = ? AND m.member_id = x.member_id "
+                      "AND m.day = x.day AND m.orders > 0",
+                  p);
+  if (!n) return fail(n.error());
+  return {};
+}
+
+// Inserts the batch's order rows (bucket set) in one statement and sets their ids.
+Result<void> insert_batch(store::Connection& c, std::span<OrderRow> rows,
+                          std::span<const std::string_view> keys, bool with_address) {
+  std::vector<std::array<std::uint8_t, 16>> holds;
+  holds.reserve(rows.size());
+  std::vector<store::Param> values;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Order& o = rows[i].order;
+    holds.push_back(o.hold_id.to_bytes());
+    values.insert(
+        values.end(),
+        {o.member_id, o.offer_id, o.merchant_id, keys[i],
+         std::span<const std::uint8_t>(rows[i].request_hash), o.price_points, rows[i].order_day,
+         std::span<const std::uint8_t>(holds.back()), std::string_view(o.voucher_code),
+         std::span<const std::uint8_t>(rows[i].secret)});
+    if (with_address) values.emplace_back(std::string_view(*o.delivery_address));
+    values.insert(values.end(), {o.created_at_us, o.expires_at_us, rows[i].bucket});
+  }
+  const std::size_t width = with_address ? 14 : 13;
+  std::vector<std::string> arrays;
+  const auto unnest = store::pg_unnest(values, width, arrays);
+  TANPU_ASSERT(unnest.has_value());
+  std::vector<store::Param> p;
+  for (const std::string& a : arrays) p.emplace_back(std::string_view(a));
+  const std::string address = with_address ? "delivery_address, " : "";
+  const std::string k_address = with_address ? "k.address, " : "";
+  const std::string k_address_col = with_address ? "address, " : "";
+  auto ids = c.query(
+      "INSERT INTO market_orders (member_id, offer_id, merchant_id, idempotency_key, "
+      "request_hash, price_points, order_day, hold_id, status, voucher_code, voucher_secret, " +
+          address +
+          "created_at_us, expires_at_us, bucket) SELECT k.member_id, k.offer_id, k.merchant_id, "
+          "k.idem, k.hash, k.price, k.day, k.hold, 'held', k.code, k.secret, " +
+          k_address + "k.created, k.expires, k.bucket FROM " + *unnest +
+          " AS k (member_id, offer_id, merchant_id, idem, hash, price, day, hold, code, secret, " +
+          k_address_col + "created, expires, bucket) RETURNING member_id, id",
+      p);
+  if (!ids) return fail(ids.error());
+  TANPU_ASSERT(ids->size() == rows.size());
+  for (std::size_t r = 0; r < ids->size(); ++r) {
+    const auto it = std::ranges::find_if(
+        rows, [&](const OrderRow& row) { return row.order.member_id == ids->i64(r, 0); });
+    TANPU_ASSERT(it != rows.end());
+    it->order.id = ids->i64(r, 1);
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Order> Market::place_order(const OrderInput& input) {
@@ -333,9 +527,10 @@ Result<Order> Market::place_order(const OrderInput& input) {
   };
   Offer offer;
   std::int64_t merchant_account = 0;
-  if (auto seen = sold_out_->get(input.offer_id)) {
-    // Sold out a moment ago (Market::SoldOut): only the key is looked up, so a replay still gets
-    // its order; everyone else gets the offer as it was then.
+  if (auto seen = recent_offers_->get(input.offer_id)) {
+    // Read a moment ago (Market::RecentOffers; offers change only by being withdrawn): only the
+    // key is looked up, so a replay still gets its order; everyone else gets the offer as it was
+    // read, sold out if it was then or if an order since found no unit.
     auto lease = store_.acquire();
     if (!lease) return fail(lease.error());
     auto placed =
@@ -372,7 +567,7 @@ Result<Order> Market::place_order(const OrderInput& input) {
     }
     offer = detail::offer_from_row(*rows, 0);
     merchant_account = rows->i64(0, rows->columns() - 2);  // set when the merchant was created
-    if (offer.remaining <= 0) sold_out_->put(offer, merchant_account);
+    recent_offers_->put(offer, merchant_account);
   }
   // Checks that need no lock; the stock, the limits and the points are checked again under lock.
   if (offer.withdrawn) return conflict("offer_withdrawn", "the offer has been withdrawn");
@@ -398,43 +593,41 @@ Result<Order> Market::place_order(const OrderInput& input) {
   {
     auto lease = store_.acquire();
     if (!lease) return fail(lease.error());
-    const std::array member_ids{input.member_id};
-    auto accounts = members_.ledger_accounts(**lease, member_ids);
-    if (!accounts) return fail(accounts.error());
-    const auto acct = accounts->find(input.member_id);
-    if (acct == accounts->end()) {
-      return fail(ErrorKind::not_found, "member_not_found", "no such member");
-    }
-    points_account = acct->second.points_account_id;
-    auto account = ledger_.lookup_account(**lease, points_account);
+    auto account = members_.points_account(**lease, input.member_id);
     if (!account) return fail(account.error());
+    points_account = account->id;
     if (account->available() < offer.price_points) {
       return fail(ledger_refusal(ledger::TransferStatus::exceeds_credits));
     }
   }
 
   const std::int64_t day = local_day(now, options_.utc_offset_minutes);
+  if (store_.dialect() == store::Dialect::postgres) {
+    BatchedOrder batched;
+    batched.input = &input;
+    batched.offer = &offer;
+    batched.hash = hash;
+    batched.day = day;
+    batched.now_us = now;
+    batched.points_account = points_account;
+    batched.merchant_account = merchant_account;
+    if (auto done = place_batched(batched)) {
+      if (!*done && done->error().code == "sold_out") {
+        offer.remaining = 0;
+        recent_offers_->put(offer, merchant_account);
+      }
+      return std::move(*done);
+    }
+    // Placed alone below: the batch failed as a whole (a hold refused by the ledger, a key that
+    // raced in), or every bucket with stock was held by another transaction.
+  }
   std::optional<OrderRow> placed;
   int runs = 0;
   auto job = [&](store::Connection& c) -> Result<void> {
     placed.reset();
     ++runs;  // a job run again runs alone (Store::write), holding no other order's locks
-    OrderRow row;
-    row.secret.resize(16);
-    random_bytes(row.secret);
-    row.request_hash.assign(hash.begin(), hash.end());
-    row.order_day = day;
+    OrderRow row = draft_order(input, offer, hash, day, now);
     Order& o = row.order;
-    o.member_id = input.member_id;
-    o.offer_id = offer.id;
-    o.merchant_id = offer.merchant_id;
-    o.offer_title = offer.title;
-    o.price_points = offer.price_points;
-    o.hold_id = new_time_ordered_id();
-    o.voucher_code = new_voucher_code();
-    o.delivery_address = input.delivery_address;
-    o.created_at_us = now;
-    o.expires_at_us = now + offer.voucher_valid_days * kDayUs;
     const auto hold = o.hold_id.to_bytes();
     const std::optional<std::string_view> address =
         input.delivery_address ? std::optional<std::string_view>(*input.delivery_address)
@@ -492,19 +685,7 @@ Result<Order> Market::place_order(const OrderInput& input) {
     }
     o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(row.secret);
 
-    // The hold: pending until written off (posted to the merchant) or cancelled/expired (voided).
-    // Its ledger timeout is 30 days after the voucher's, so the market's own expiry (every few
-    // seconds in serve) voids it long before; the ledger's expiry is the backstop for a platform
-    // that was down for a month.
-    ledger::Transfer t;
-    t.id = o.hold_id;
-    t.debit_account_id = points_account;
-    t.credit_account_id = merchant_account;
-    t.amount = o.price_points;
-    t.timeout_s = (offer.voucher_valid_days + kHoldGraceDays) * 86'400;
-    t.code = ledger::codes::market_order;
-    t.flags = ledger::transfer_flags::pending;
-    t.reference = "order:" + std::to_string(o.id);
+    const ledger::Transfer t = hold_of(o, offer, points_account, merchant_account);
     // Written with the other orders' holds of this transaction, as one ledger batch at its end:
     // the chain head is then held from there to COMMIT only, not from this order on.
     ledger_.defer_transfers(c, std::span(&t, 1), &ledger_refusal);
@@ -516,7 +697,7 @@ Result<Order> Market::place_order(const OrderInput& input) {
     if (r) break;
     if (r.error().code == "sold_out") {
       offer.remaining = 0;
-      sold_out_->put(offer, merchant_account);
+      recent_offers_->put(offer, merchant_account);
     }
     if (r.error().code != store::kUniqueViolation || attempt >= 3) return fail(r.error());
     // The same key raced in from a concurrent request (or, once in 2^60, a voucher code clashed).
@@ -528,6 +709,168 @@ Result<Order> Market::place_order(const OrderInput& input) {
     if (*existing) return replay(**existing);
   }
   return placed->order;
+}
+
+// Waits for the order's batch: written by this request (leading it) or by another one.
+// nullopt: place the order alone.
+std::optional<Result<Order>> Market::place_batched(BatchedOrder& order) {
+  using Outcome = BatchedOrder::Outcome;
+  OrderBatcher& b = *batcher_;
+  std::unique_lock lock(b.mu);
+  b.queue.push_back(&order);
+  while (order.outcome == Outcome::waiting) {
+    if (b.leaders >= OrderBatcher::kLeadersMax || b.queue.empty()) {
+      b.settled.wait(lock);
+      continue;
+    }
+    // Lead a batch: this order if still queued (else the oldest), and the queued orders that can
+    // share its statements.
+    const auto own = std::ranges::find(b.queue, &order);
+    BatchedOrder* first = own != b.queue.end() ? *own : b.queue.front();
+    b.queue.erase(own != b.queue.end() ? own : b.queue.begin());
+    std::vector<BatchedOrder*> batch{first};
+    const Offer& offer = *first->offer;
+    for (auto it = b.queue.begin();
+         it != b.queue.end() && batch.size() < OrderBatcher::kOrdersMax;) {
+      const BatchedOrder& o = **it;
+      const bool fits = o.offer->id == offer.id && o.day == first->day &&
+                        o.offer->per_member_day_max == offer.per_member_day_max &&
+                        o.offer->per_member_total_max == offer.per_member_total_max &&
+                        o.offer->fulfilment == offer.fulfilment &&
+                        std::ranges::none_of(batch, [&](const BatchedOrder* x) {
+                          return x->input->member_id == o.input->member_id;
+                        });
+      if (fits) {
+        batch.push_back(*it);
+        it = b.queue.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    ++b.leaders;
+    lock.unlock();
+    write_batch(batch);  // sets the outcomes under b.mu
+    lock.lock();
+    --b.leaders;
+    b.settled.notify_all();
+  }
+  switch (order.outcome) {
+    case Outcome::placed:
+      return Result<Order>(std::move(order.order));
+    case Outcome::refused:
+      return Result<Order>(std::unexpected(*order.error));
+    default:
+      return std::nullopt;
+  }
+}
+
+// One write job for the batch: the members' limit counts, the units, the order rows, each one
+// statement, and the holds with the rest of the group's ledger batch at COMMIT. An order refused
+// here (a limit reached, sold out, withdrawn) gets its error; one left without a unit while
+// another transaction held the buckets is placed alone, as is every order of a batch whose write
+// failed (a hold refused by the ledger, a key raced in): the batch is an optimisation, never a
+// second set of rules.
+void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
+  using Outcome = BatchedOrder::Outcome;
+  std::vector<BatchedOrder*> batch(batch_in.begin(), batch_in.end());
+  std::ranges::sort(batch, {}, [](const BatchedOrder* o) { return o->input->member_id; });
+  const Offer& offer = *batch.front()->offer;
+  const std::int64_t day = batch.front()->day;
+  const std::size_t n = batch.size();
+  std::vector<Outcome> outcome(n);
+  std::vector<std::optional<Error>> error(n);
+  std::vector<OrderRow> rows;
+  auto job = [&](store::Connection& c) -> Result<void> {
+    std::ranges::fill(outcome, Outcome::alone);
+    std::ranges::fill(error, std::nullopt);
+    rows.clear();
+    std::vector<store::Param> members;
+    for (const BatchedOrder* o : batch) members.emplace_back(o->input->member_id);
+    auto admitted = count_batch(c, offer, day, members);
+    if (!admitted) return fail(admitted.error());
+    std::vector<std::size_t> wanting;   // indexes of the orders both limits admitted
+    std::vector<store::Param> uncount;  // (member, day) of limits counted for no order
+    auto give_back_limits = [&](std::size_t i) {
+      const auto [day_ok, total_ok] = (*admitted)[i];
+      if (offer.per_member_day_max > 0 && day_ok) uncount.insert(uncount.end(), {members[i], day});
+      if (offer.per_member_total_max > 0 && total_ok) {
+        uncount.insert(uncount.end(), {members[i], std::int64_t{0}});
+      }
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto [day_ok, total_ok] = (*admitted)[i];
+      if (day_ok && total_ok) {
+        wanting.push_back(i);
+        continue;
+      }
+      outcome[i] = Outcome::refused;
+      error[i] =
+          day_ok ? Error{ErrorKind::conflict,
+                         "total_limit_reached",
+                         "you have ordered this offer " +
+                             std::to_string(offer.per_member_total_max) + " times, its limit",
+                         {}}
+                 : Error{ErrorKind::conflict,
+                         "day_limit_reached",
+                         "you have ordered this offer " + std::to_string(offer.per_member_day_max) +
+                             " times today, its daily limit",
+                         {}};
+      give_back_limits(i);
+    }
+    auto taken = take_units(c, offer.id, wanting.size());
+    if (!taken) return fail(taken.error());
+    std::vector<std::string_view> keys;
+    for (std::size_t w = 0; w < wanting.size(); ++w) {
+      const std::size_t i = wanting[w];
+      if (w >= taken->buckets.size()) {
+        if (taken->why_short) {
+          outcome[i] = Outcome::refused;
+          error[i] = taken->why_short;
+        }
+        give_back_limits(i);
+        continue;
+      }
+      const BatchedOrder& o = *batch[i];
+      OrderRow row = draft_order(*o.input, *o.offer, o.hash, day, o.now_us);
+      row.bucket = taken->buckets[w];
+      rows.push_back(std::move(row));
+      keys.emplace_back(o.input->idempotency_key);
+    }
+    if (auto r = uncount_batch(c, offer.id, uncount); !r) return r;
+    if (rows.empty()) return {};
+    if (auto r = insert_batch(c, rows, keys, offer.fulfilment == Fulfilment::physical); !r) {
+      return r;
+    }
+    std::vector<ledger::Transfer> holds;
+    holds.reserve(rows.size());
+    for (OrderRow& row : rows) {
+      Order& o = row.order;
+      o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(row.secret);
+      const auto i = static_cast<std::size_t>(
+          std::ranges::find_if(
+              batch, [&](const BatchedOrder* b) { return b->input->member_id == o.member_id; }) -
+          batch.begin());
+      holds.push_back(
+          hold_of(o, *batch[i]->offer, batch[i]->points_account, batch[i]->merchant_account));
+      outcome[i] = Outcome::placed;
+    }
+    // With the group's other holds, as one ledger batch at its end (see place_order).
+    ledger_.defer_transfers(c, holds, &ledger_refusal);
+    return {};
+  };
+  const bool written = transact(job).has_value();
+  std::lock_guard lock(batcher_->mu);
+  for (std::size_t i = 0; i < n; ++i) {
+    BatchedOrder& o = *batch[i];
+    o.outcome = written ? outcome[i] : Outcome::alone;
+    if (o.outcome == Outcome::refused) o.error = std::move(error[i]);
+  }
+  if (!written) return;
+  for (OrderRow& row : rows) {
+    const auto it = std::ranges::find_if(
+        batch, [&](const BatchedOrder* b) { return b->input->member_id == row.order.member_id; });
+    (*it)->order = std::move(row.order);
+  }
 }
 
 Result<Order> Market::member_order(std::int64_t member_id, std::int64_t order_id) {
@@ -683,7 +1026,7 @@ Result<Order> Market::cancel_order(std::int64_t member_id, std::int64_t order_id
     return {};
   });
   if (!r) return fail(r.error());
-  sold_out_->clear();  // a unit is back
+  recent_offers_->clear();  // a unit is back
   return *out;
 }
 
@@ -778,7 +1121,7 @@ Result<std::int64_t> Market::cancel_held_orders(store::Connection& c, std::int64
     }
     ++cancelled;
   }
-  if (cancelled > 0) sold_out_->clear();  // units are coming back (once the caller commits)
+  if (cancelled > 0) recent_offers_->clear();  // units are coming back (once the caller commits)
   return cancelled;
 }
 
@@ -812,7 +1155,7 @@ Result<std::int64_t> Market::expire_orders(std::int64_t now_us, std::size_t max)
       if (!r) return fail(r.error());
       if (done) {
         ++expired;
-        sold_out_->clear();  // a unit is back
+        recent_offers_->clear();  // a unit is back
       }
     }
   }

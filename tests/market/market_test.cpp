@@ -359,6 +359,78 @@ TEST_P(MarketTest, ConcurrentBuyersNeverOversell) {
   expect_ledger_verifies();
 }
 
+// Many members order a physical good at the same moment (on PostgreSQL, placed in batches whose
+// limits, units and rows are one statement each): some are at a limit already, and the stock runs
+// out among them. A limit is counted only for an order placed, the delivery addresses go to
+// their own orders, and nothing is oversold.
+TEST_P(MarketTest, SimultaneousOrdersCountLimitsOnlyForOrdersPlaced) {
+  constexpr int kMembers = 32;
+  constexpr std::int64_t kStock = 12;
+  auto in = offer_input(kStock + 2, 100);
+  in.fulfilment = market::Fulfilment::physical;
+  in.per_member_day_max = 1;
+  in.per_member_total_max = 2;
+  const auto offer = must_offer(in);
+  std::vector<members::MemberView> buyers;
+  for (int i = 0; i < kMembers; ++i) {
+    buyers.push_back(funded("s" + std::to_string(i) + "@example.com", 1000));
+  }
+  auto address = [](std::size_t i) { return "Dorm " + std::to_string(i) + ", 1 Campus Road"; };
+  // Two members have ordered today already: their day limit is reached.
+  ASSERT_OK(order(buyers[0], offer.id, "early", address(0)));
+  ASSERT_OK(order(buyers[1], offer.id, "early", address(1)));
+  std::atomic<int> ready{0}, ok{0}, sold_out{0}, day_limit{0}, other{0};
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < buyers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < kMembers) std::this_thread::yield();
+      auto r = order(buyers[i], offer.id, "now", address(i));
+      if (r) {
+        ++ok;
+        EXPECT_EQ(r->delivery_address, address(i));
+        EXPECT_EQ(r->member_id, buyers[i].id);
+      } else if (r.error().code == "sold_out") {
+        ++sold_out;
+      } else if (r.error().code == "day_limit_reached") {
+        ++day_limit;
+      } else {
+        ++other;
+        ADD_FAILURE() << r.error().code << ": " << r.error().message;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(other.load(), 0);
+  // The two at their limit get day_limit_reached, or sold_out if the last unit went first.
+  EXPECT_EQ(ok.load(), kStock);
+  EXPECT_LE(day_limit.load(), 2);
+  EXPECT_EQ(sold_out.load() + day_limit.load(), kMembers - kStock);
+  EXPECT_EQ(remaining(offer.id), 0);
+  auto lease = db_->store().acquire();
+  ASSERT_OK(lease);
+  // Each member's counts (the day's and the total) equal the orders it holds.
+  for (std::size_t i = 0; i < buyers.size(); ++i) {
+    auto orders = (*lease)->query(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN delivery_address = ? THEN 0 ELSE 1 END), 0) "
+        "FROM market_orders WHERE member_id = ? AND offer_id = ?",
+        {address(i), buyers[i].id, offer.id});
+    ASSERT_OK(orders);
+    EXPECT_EQ(orders->i64(0, 1), 0) << "an order with another member's address";
+    auto counts = (*lease)->query(
+        "SELECT day, orders FROM market_member_counts WHERE member_id = ? AND offer_id = ?",
+        {buyers[i].id, offer.id});
+    ASSERT_OK(counts);
+    for (std::size_t r = 0; r < counts->size(); ++r) {
+      EXPECT_EQ(counts->i64(r, 1), orders->i64(0, 0))
+          << "member " << i << ", limit row of day " << counts->i64(r, 0);
+    }
+    const auto acct = account(buyers[i].points_account_id);
+    EXPECT_EQ(acct.debits_pending, 100 * orders->i64(0, 0));
+  }
+  expect_ledger_verifies();
+}
+
 // Each member can pay for one of the two orders it places at once, on two offers. Both pass the
 // points check made before the write transaction, so the ledger refuses one hold when the holds
 // are written at the end of the transaction (the whole group's COMMIT then fails, and its orders
@@ -422,7 +494,7 @@ TEST_P(MarketTest, SimultaneousOrdersBeyondTheBalanceGetExactlyOneHold) {
 
 // Once an offer is seen sold out, buyers are answered from memory; a replay of a placed order
 // still gets its order; a unit given back in this process is on sale again at once, and one given
-// back through another server (a second Market on the same database) within kSoldOutFor.
+// back through another server (a second Market on the same database) within kOfferMemoryFor.
 TEST_P(MarketTest, SoldOutAnswersAndUnitsGivenBack) {
   const auto offer = must_offer(offer_input(1, 100));
   const auto a = funded("a@example.com", 1000);
@@ -446,7 +518,7 @@ TEST_P(MarketTest, SoldOutAnswersAndUnitsGivenBack) {
 
   auto other = make_market({});
   ASSERT_OK(other->cancel_order(b.id, second->id));
-  std::this_thread::sleep_for(market::Market::kSoldOutFor + std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(market::Market::kOfferMemoryFor + std::chrono::milliseconds(50));
   auto third = order(c, offer.id, "k2");
   ASSERT_OK(third);
   EXPECT_EQ(remaining(offer.id), 0);
