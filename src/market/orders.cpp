@@ -445,6 +445,14 @@ Result<Taken> take_units(store::Connection& c, std::int64_t offer_id, std::size_
   return out;
 }
 
+// The array literals of a pg_unnest, one parameter each (views into `arrays`).
+std::vector<store::Param> array_params(const std::vector<std::string>& arrays) {
+  std::vector<store::Param> p;
+  p.reserve(arrays.size() + 1);
+  for (const std::string& a : arrays) p.emplace_back(std::string_view(a));
+  return p;
+}
+
 // Gives back the limit counts (member, day) of orders that got no unit.
 Result<void> uncount_batch(store::Connection& c, std::int64_t offer_id,
                            std::span<const store::Param> member_days) {
@@ -452,8 +460,7 @@ Result<void> uncount_batch(store::Connection& c, std::int64_t offer_id,
   std::vector<std::string> arrays;
   const auto unnest = store::pg_unnest(member_days, 2, arrays);
   TANPU_ASSERT(unnest.has_value());
-  std::vector<store::Param> p;
-  for (const std::string& a : arrays) p.emplace_back(std::string_view(a));
+  std::vector<store::Param> p = array_params(arrays);
   p.emplace_back(offer_id);
   auto n = c.exec("UPDATE market_member_counts m SET orders = m.orders - 1 FROM " + *unnest +
                       " AS x (member_id, day) WHERE m.offer_id = ? AND m.member_id = x.member_id "
@@ -478,15 +485,17 @@ Result<void> insert_batch(store::Connection& c, std::span<OrderRow> rows,
          std::span<const std::uint8_t>(rows[i].request_hash), o.price_points, rows[i].order_day,
          std::span<const std::uint8_t>(holds.back()), std::string_view(o.voucher_code),
          std::span<const std::uint8_t>(rows[i].secret)});
-    if (with_address) values.emplace_back(std::string_view(*o.delivery_address));
+    if (with_address) {
+      TANPU_ASSERT(o.delivery_address.has_value());  // check_delivery: physical goods have one
+      values.emplace_back(std::string_view(*o.delivery_address));
+    }
     values.insert(values.end(), {o.created_at_us, o.expires_at_us, rows[i].bucket});
   }
   const std::size_t width = with_address ? 14 : 13;
   std::vector<std::string> arrays;
   const auto unnest = store::pg_unnest(values, width, arrays);
   TANPU_ASSERT(unnest.has_value());
-  std::vector<store::Param> p;
-  for (const std::string& a : arrays) p.emplace_back(std::string_view(a));
+  const std::vector<store::Param> p = array_params(arrays);
   const std::string address = with_address ? "delivery_address, " : "";
   const std::string k_address = with_address ? "k.address, " : "";
   const std::string k_address_col = with_address ? "address, " : "";
@@ -785,6 +794,7 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     std::ranges::fill(error, std::nullopt);
     rows.clear();
     std::vector<store::Param> members;
+    members.reserve(n);
     for (const BatchedOrder* o : batch) members.emplace_back(o->input->member_id);
     auto admitted = count_batch(c, offer, day, members);
     if (!admitted) return fail(admitted.error());
@@ -859,7 +869,7 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     return {};
   };
   const bool written = transact(job).has_value();
-  std::lock_guard lock(batcher_->mu);
+  const std::lock_guard lock(batcher_->mu);
   for (std::size_t i = 0; i < n; ++i) {
     BatchedOrder& o = *batch[i];
     o.outcome = written ? outcome[i] : Outcome::alone;
