@@ -101,11 +101,10 @@ struct Market::BatchedOrder {
 // for the same buckets and the ledger's chain head.
 struct Market::OrderBatcher {
   static constexpr std::size_t kOrdersMax = 64;
-  static constexpr int kLeadersMax = 1;
   std::mutex mu;
   std::condition_variable settled;
   std::deque<BatchedOrder*> queue;
-  int leaders = 0;
+  bool writing = false;  // a batch of this process is being written
 };
 
 }  // namespace tanpu::market

@@ -147,6 +147,22 @@ Result<void> check_delivery(const Offer& offer, const std::optional<std::string>
   return {};
 }
 
+// The refusals of an order beyond the offer's limits.
+Error day_limit_error(const Offer& offer) {
+  return Error{ErrorKind::conflict,
+               "day_limit_reached",
+               "you have ordered this offer " + std::to_string(offer.per_member_day_max) +
+                   " times today, its daily limit",
+               {}};
+}
+Error total_limit_error(const Offer& offer) {
+  return Error{ErrorKind::conflict,
+               "total_limit_reached",
+               "you have ordered this offer " + std::to_string(offer.per_member_total_max) +
+                   " times, its limit",
+               {}};
+}
+
 // Counts one more order of the member against a limit row; false when the limit is reached.
 Result<bool> count_order(store::Connection& c, std::int64_t offer_id, std::int64_t member_id,
                          std::int64_t day, std::int64_t max) {
@@ -288,16 +304,8 @@ Result<std::pair<std::int64_t, std::int64_t>> place_on_postgres(
     auto placed = place_pg(c, offer.id, member_id, day, offer.per_member_day_max,
                            offer.per_member_total_max, may_wait, insert_params);
     if (!placed) return fail(placed.error());
-    if (!placed->day_ok) {
-      return conflict("day_limit_reached", "you have ordered this offer " +
-                                               std::to_string(offer.per_member_day_max) +
-                                               " times today, its daily limit");
-    }
-    if (!placed->total_ok) {
-      return conflict("total_limit_reached", "you have ordered this offer " +
-                                                 std::to_string(offer.per_member_total_max) +
-                                                 " times, its limit");
-    }
+    if (!placed->day_ok) return std::unexpected(day_limit_error(offer));
+    if (!placed->total_ok) return std::unexpected(total_limit_error(offer));
     if (placed->order_id) {
       if (auto r = c.release(kSavepoint); !r) return fail(r.error());
       return std::pair(*placed->bucket, *placed->order_id);
@@ -664,20 +672,12 @@ Result<Order> Market::place_order(const OrderInput& input) {
       if (offer.per_member_day_max > 0) {
         auto ok = count_order(c, offer.id, input.member_id, day, offer.per_member_day_max);
         if (!ok) return fail(ok.error());
-        if (!*ok) {
-          return conflict("day_limit_reached", "you have ordered this offer " +
-                                                   std::to_string(offer.per_member_day_max) +
-                                                   " times today, its daily limit");
-        }
+        if (!*ok) return std::unexpected(day_limit_error(offer));
       }
       if (offer.per_member_total_max > 0) {
         auto ok = count_order(c, offer.id, input.member_id, 0, offer.per_member_total_max);
         if (!ok) return fail(ok.error());
-        if (!*ok) {
-          return conflict("total_limit_reached", "you have ordered this offer " +
-                                                     std::to_string(offer.per_member_total_max) +
-                                                     " times, its limit");
-        }
+        if (!*ok) return std::unexpected(total_limit_error(offer));
       }
       auto bucket = take_unit_sqlite(c, offer.id);
       if (!bucket) return fail(bucket.error());
@@ -728,7 +728,7 @@ std::optional<Result<Order>> Market::place_batched(BatchedOrder& order) {
   std::unique_lock lock(b.mu);
   b.queue.push_back(&order);
   while (order.outcome == Outcome::waiting) {
-    if (b.leaders >= OrderBatcher::kLeadersMax || b.queue.empty()) {
+    if (b.writing || b.queue.empty()) {
       b.settled.wait(lock);
       continue;
     }
@@ -756,11 +756,11 @@ std::optional<Result<Order>> Market::place_batched(BatchedOrder& order) {
         ++it;
       }
     }
-    ++b.leaders;
+    b.writing = true;
     lock.unlock();
     write_batch(batch);  // sets the outcomes under b.mu
     lock.lock();
-    --b.leaders;
+    b.writing = false;
     b.settled.notify_all();
   }
   switch (order.outcome) {
@@ -789,10 +789,12 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
   std::vector<Outcome> outcome(n);
   std::vector<std::optional<Error>> error(n);
   std::vector<OrderRow> rows;
+  std::vector<std::size_t> row_order;  // the batch index of each row
   auto job = [&](store::Connection& c) -> Result<void> {
     std::ranges::fill(outcome, Outcome::alone);
     std::ranges::fill(error, std::nullopt);
     rows.clear();
+    row_order.clear();
     std::vector<store::Param> members;
     members.reserve(n);
     for (const BatchedOrder* o : batch) members.emplace_back(o->input->member_id);
@@ -814,17 +816,7 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
         continue;
       }
       outcome[i] = Outcome::refused;
-      error[i] =
-          day_ok ? Error{ErrorKind::conflict,
-                         "total_limit_reached",
-                         "you have ordered this offer " +
-                             std::to_string(offer.per_member_total_max) + " times, its limit",
-                         {}}
-                 : Error{ErrorKind::conflict,
-                         "day_limit_reached",
-                         "you have ordered this offer " + std::to_string(offer.per_member_day_max) +
-                             " times today, its daily limit",
-                         {}};
+      error[i] = day_ok ? total_limit_error(offer) : day_limit_error(offer);
       give_back_limits(i);
     }
     auto taken = take_units(c, offer.id, wanting.size());
@@ -844,6 +836,7 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
       OrderRow row = draft_order(*o.input, *o.offer, o.hash, day, o.now_us);
       row.bucket = taken->buckets[w];
       rows.push_back(std::move(row));
+      row_order.push_back(i);
       keys.emplace_back(o.input->idempotency_key);
     }
     if (auto r = uncount_batch(c, offer.id, uncount); !r) return r;
@@ -853,16 +846,12 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     }
     std::vector<ledger::Transfer> holds;
     holds.reserve(rows.size());
-    for (OrderRow& row : rows) {
-      Order& o = row.order;
-      o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(row.secret);
-      const auto i = static_cast<std::size_t>(
-          std::ranges::find_if(
-              batch, [&](const BatchedOrder* b) { return b->input->member_id == o.member_id; }) -
-          batch.begin());
-      holds.push_back(
-          hold_of(o, *batch[i]->offer, batch[i]->points_account, batch[i]->merchant_account));
-      outcome[i] = Outcome::placed;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      Order& o = rows[r].order;
+      o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(rows[r].secret);
+      const BatchedOrder& b = *batch[row_order[r]];
+      holds.push_back(hold_of(o, *b.offer, b.points_account, b.merchant_account));
+      outcome[row_order[r]] = Outcome::placed;
     }
     // With the group's other holds, as one ledger batch at its end (see place_order).
     ledger_.defer_transfers(c, holds, &ledger_refusal);
@@ -876,11 +865,8 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     if (o.outcome == Outcome::refused) o.error = std::move(error[i]);
   }
   if (!written) return;
-  for (OrderRow& row : rows) {
-    const auto it = std::ranges::find_if(
-        batch, [&](const BatchedOrder* b) { return b->input->member_id == row.order.member_id; });
-    (*it)->order = std::move(row.order);
-  }
+  for (std::size_t r = 0; r < rows.size(); ++r)
+    batch[row_order[r]]->order = std::move(rows[r].order);
 }
 
 Result<Order> Market::member_order(std::int64_t member_id, std::int64_t order_id) {

@@ -525,6 +525,32 @@ TEST_P(MarketTest, SoldOutAnswersAndUnitsGivenBack) {
   EXPECT_EQ(account(c.points_account_id).debits_pending, 100);
 }
 
+// An offer withdrawn through another server (a second Market on the same database) while this
+// one still remembers it (kOfferMemoryFor): the order is refused in its transaction, where
+// withdrawal is checked under lock, and changes nothing.
+TEST_P(MarketTest, AWithdrawalOnAnotherServerIsCaughtUnderLock) {
+  auto in = offer_input(5, 100);
+  in.per_member_day_max = 3;
+  const auto offer = must_offer(in);
+  const auto a = funded("a@example.com", 1000);
+  ASSERT_OK(order(a, offer.id, "k1"));  // this server has read the offer now
+  auto other = make_market({});
+  ASSERT_OK(other->withdraw_offer(offer.id));
+  const auto before = snapshot(a, offer.id);
+  const auto counted = count("market_member_counts WHERE orders > 0");
+  expect_refused(order(a, offer.id, "k2"), "offer_withdrawn");
+  EXPECT_EQ(snapshot(a, offer.id), before);
+  EXPECT_EQ(count("market_member_counts WHERE orders > 0"), counted);
+  auto lease = db_->store().acquire();
+  ASSERT_OK(lease);
+  auto day = (*lease)->query(
+      "SELECT orders FROM market_member_counts WHERE member_id = ? AND offer_id = ? AND day <> 0",
+      {a.id, offer.id});
+  ASSERT_OK(day);
+  ASSERT_EQ(day->size(), 1U);
+  EXPECT_EQ(day->i64(0, 0), 1);  // the refused order's count was given back
+}
+
 TEST_P(MarketTest, SettlementCountsThePeriodAndExportsCsv) {
   const auto alice = funded("alice@example.com", 10'000);
   auto in = offer_input(10, 100);
