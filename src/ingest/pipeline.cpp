@@ -484,6 +484,13 @@ using UsageKey = std::tuple<std::int64_t, std::string, std::string>;  // member,
 
 // Caps per member: per methodology per day and month (reduction and record count), and the
 // platform's daily points cap. A record over a cap is credited what is left (outcome capped).
+//
+// One row per (member, period, methodology code) for the day "d:YYYY-MM-DD" and the month
+// "m:YYYY-MM" of each credited record, carrying its reduction, records and points. A member's
+// points of a day, which the daily points cap counts, are the sum of that day's rows over every
+// code; the month rows are the member's rollup (records, reduction and points per month and
+// methodology). Databases from before ingest migration 5 also have code "*" rows holding points
+// alone; they are summed like the others and no longer written.
 Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::vector<Item>& items) {
   // The (member, period) pairs the batch touches, every code of each: by primary-key prefix. A
   // member × period cross product would probe up to 27 times as many keys.
@@ -509,16 +516,32 @@ Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::ve
   return usage;
 }
 
+// A member's points of one day so far: the sum of the day's usage rows over every code.
+std::int64_t day_points(const std::map<UsageKey, Usage>& usage, std::int64_t member_id,
+                        const std::string& period) {
+  std::int64_t points = 0;
+  for (auto at = usage.lower_bound({member_id, period, std::string()});
+       at != usage.end() && std::get<0>(at->first) == member_id && std::get<1>(at->first) == period;
+       ++at)
+    points += at->second.points;
+  return points;
+}
+
 void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
                 const PipelineOptions& o) {
+  // Per (member, day period): the points of that day, summed from the loaded rows at the first
+  // record of the member-day, before this batch adds to them.
+  std::map<std::pair<std::int64_t, std::string>, std::int64_t> points_of_day;
   for (auto& it : items) {
     if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
     const m::Methodology& meth = *it.q->outcome.methodology;
     const std::int64_t full_mg = it.q->outcome.reduction_mg;
     const std::int64_t full_points = it.q->outcome.points;
-    Usage& day = usage[{it.member_id, "d:" + format_date(it.day), meth.code}];
+    const std::string day_period = "d:" + format_date(it.day);
+    auto [points_day, first] = points_of_day.try_emplace({it.member_id, day_period}, 0);
+    if (first) points_day->second = day_points(usage, it.member_id, day_period);
+    Usage& day = usage[{it.member_id, day_period, meth.code}];
     Usage& month = usage[{it.member_id, "m:" + month_of(it.day), meth.code}];
-    Usage& points_day = usage[{it.member_id, "d:" + format_date(it.day), "*"}];
     std::int64_t mg = full_mg;
     std::string cap;
     const auto limit = [&](std::int64_t max, std::int64_t used, const char* name) {
@@ -543,8 +566,8 @@ void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
             : (cap.empty() ? full_points : 0);
     std::int64_t points = o.points.points_for(meth.code, mg, formula_points);
     const std::int64_t day_max = o.points.day_max;
-    if (day_max > 0 && points_day.points + points > day_max) {
-      points = std::max<std::int64_t>(0, day_max - points_day.points);
+    if (day_max > 0 && points_day->second + points > day_max) {
+      points = std::max<std::int64_t>(0, day_max - points_day->second);
       cap = cap.empty() ? "points_per_member_day" : cap;
     }
     it.out.reduction_mg = mg;
@@ -559,9 +582,11 @@ void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
     it.store_row = true;
     day.reduction_mg += mg;
     day.records += 1;
+    day.points += points;
     month.reduction_mg += mg;
     month.records += 1;
-    points_day.points += points;
+    month.points += points;
+    points_day->second += points;
   }
 }
 
@@ -720,21 +745,17 @@ Result<void> write_usage(store::Connection& c, const std::map<UsageKey, Usage>& 
       values);
 }
 
+// The day × scenario rollup, and the modules told of credited records (the organisations'
+// rollups). The per-member rollup is the members' month usage rows, written with the caps.
 Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items,
                            const CreditHook& on_credited) {
   std::map<std::pair<std::string, std::string>, Usage> by_day;
-  std::map<std::int64_t, std::pair<Usage, std::int64_t>> by_member;
   for (const auto& it : items) {
     if (!credits(it)) continue;
     Usage& d = by_day[{format_date(it.day), it.scenario}];
     d.records += 1;
     d.reduction_mg += it.out.reduction_mg;
     d.points += it.out.points;
-    auto& mem = by_member[it.member_id];
-    mem.first.records += 1;
-    mem.first.reduction_mg += it.out.reduction_mg;
-    mem.first.points += it.out.points;
-    mem.second = std::max(mem.second, it.occurred_us);
   }
   std::vector<store::Param> days;
   for (const auto& [key, u] : by_day)
@@ -748,28 +769,13 @@ Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items,
     if (!credited.empty())
       if (auto r = on_credited(c, credited); !r) return r;
   }
-  auto r = store::upsert_rows(c, "ingest_rollup_day_scenario",
-                              "day, scenario, records, reduction_mg, points", 5, "day, scenario",
-                              "records = ingest_rollup_day_scenario.records + excluded.records, "
-                              "reduction_mg = ingest_rollup_day_scenario.reduction_mg + "
-                              "excluded.reduction_mg, points = ingest_rollup_day_scenario.points + "
-                              "excluded.points",
-                              days);
-  if (!r) return r;
-  std::vector<store::Param> members;
-  for (const auto& [member, mu] : by_member)
-    members.insert(members.end(),
-                   {member, mu.first.records, mu.first.reduction_mg, mu.first.points, mu.second});
-  return store::upsert_rows(
-      c, "ingest_rollup_member", "member_id, records, reduction_mg, points, last_occurred_at_us", 5,
-      "member_id",
-      "records = ingest_rollup_member.records + excluded.records, "
-      "reduction_mg = ingest_rollup_member.reduction_mg + excluded.reduction_mg, "
-      "points = ingest_rollup_member.points + excluded.points, "
-      "last_occurred_at_us = CASE WHEN excluded.last_occurred_at_us > "
-      "ingest_rollup_member.last_occurred_at_us THEN "
-      "excluded.last_occurred_at_us ELSE ingest_rollup_member.last_occurred_at_us END",
-      members);
+  return store::upsert_rows(c, "ingest_rollup_day_scenario",
+                            "day, scenario, records, reduction_mg, points", 5, "day, scenario",
+                            "records = ingest_rollup_day_scenario.records + excluded.records, "
+                            "reduction_mg = ingest_rollup_day_scenario.reduction_mg + "
+                            "excluded.reduction_mg, points = ingest_rollup_day_scenario.points + "
+                            "excluded.points",
+                            days);
 }
 
 }  // namespace

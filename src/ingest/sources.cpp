@@ -145,11 +145,43 @@ CREATE TABLE ingest_member_locks (
 ) {{update_heavy}};
 )sql";
 
+// Fewer rows per credited record (docs/ingestion.md, "Usage and rollups"):
+// - a member's points are kept in the usage rows of the methodology that earned them, day and
+//   month, instead of in rows of their own (code "*", one per member-day). The old "*" day rows
+//   stay and are counted by the daily points cap; their points are added up into one "*" row per
+//   member and month, so the month rows still total every point a member earned;
+// - the per-member rollup is the members' month usage rows: ingest_rollup_member, which held the
+//   same totals once more per member, is dropped;
+// - the usage table is rebuilt WITHOUT ROWID on SQLite, so a row lives in one B-tree (its primary
+//   key) instead of two.
+constexpr std::string_view kSchemaV5 = R"sql(
+CREATE TABLE ingest_member_usage_v5 (
+  member_id BIGINT NOT NULL,
+  period TEXT NOT NULL,
+  code TEXT NOT NULL,
+  reduction_mg BIGINT NOT NULL,
+  records BIGINT NOT NULL,
+  points BIGINT NOT NULL,
+  PRIMARY KEY (member_id, period, code)
+) {{without_rowid}} {{update_heavy}};
+INSERT INTO ingest_member_usage_v5 (member_id, period, code, reduction_mg, records, points)
+  SELECT member_id, period, code, reduction_mg, records, points FROM ingest_member_usage
+  ORDER BY member_id, period, code;
+INSERT INTO ingest_member_usage_v5 (member_id, period, code, reduction_mg, records, points)
+  SELECT member_id, 'm:' || substr(period, 3, 7), '*', 0, 0, SUM(points)
+  FROM ingest_member_usage WHERE code = '*' AND period LIKE 'd:%'
+  GROUP BY member_id, substr(period, 3, 7);
+DROP TABLE ingest_member_usage;
+ALTER TABLE ingest_member_usage_v5 RENAME TO ingest_member_usage;
+DROP TABLE ingest_rollup_member;
+)sql";
+
 constexpr std::array kMigrations{
     store::Migration{"ingest", 1, "sources_keys_nonces_consents", kSchemaV1},
     store::Migration{"ingest", 2, "records_usage_rollups", kSchemaV2},
     store::Migration{"ingest", 3, "evidence_claims_review", kSchemaV3},
     store::Migration{"ingest", 4, "member_locks", kSchemaV4},
+    store::Migration{"ingest", 5, "points_in_usage_rows", kSchemaV5},
 };
 
 std::string random_token(std::string_view prefix, std::size_t bytes) {

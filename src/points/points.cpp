@@ -4,7 +4,7 @@
 #include <array>
 
 #include "core/crypto.h"
-#include "store/sql_text.h"
+#include "store/connection.h"
 
 namespace tanpu::points {
 namespace {
@@ -32,7 +32,6 @@ constexpr std::array kMigrations{
 };
 
 constexpr std::int64_t kAccountsPerChunk = 500;
-constexpr std::size_t kRowsPerStatement = 400;
 
 // The expiry transfer's id: derived from what it is computed from, so running expiry again on an
 // unchanged account finds the same transfer (the ledger answers `exists`), and a changed one (a
@@ -65,18 +64,9 @@ Result<void> Points::record_earned(store::Connection& c, std::int32_t year,
     if (e.points <= 0) continue;
     values.insert(values.end(), {e.account_id, std::int64_t{year}, e.points});
   }
-  const std::size_t rows = values.size() / 3;
-  for (std::size_t at = 0; at < rows; at += kRowsPerStatement) {
-    const std::size_t n = std::min(kRowsPerStatement, rows - at);
-    std::string sql = "INSERT INTO points_earned (account_id, year, points) VALUES " +
-                      store::placeholder_rows(n, 3);
-    sql +=
-        " ON CONFLICT (account_id, year) DO UPDATE SET points = points_earned.points + "
-        "excluded.points";
-    auto r = c.exec(sql, std::span<const store::Param>(values.data() + at * 3, n * 3));
-    if (!r) return fail(r.error());
-  }
-  return {};
+  // One statement of arrays on PostgreSQL, power-of-two VALUES chunks on SQLite (upsert_rows).
+  return store::upsert_rows(c, "points_earned", "account_id, year, points", 3, "account_id, year",
+                            "points = points_earned.points + excluded.points", values);
 }
 
 Result<ExpiryReport> Points::expire(std::int64_t now_us, bool dry_run) {

@@ -98,8 +98,10 @@ TEST_P(PipelineTest, CreditsOnceAndAnswersAReplayWithTheOriginalOutcome) {
   EXPECT_EQ(changed[0].outcome, "rejected");
   EXPECT_EQ(changed[0].reason, "conflict");
   EXPECT_EQ(balance(alice.co2e_account_id), 980000);
-  // Rollups follow the postings.
-  EXPECT_EQ(scalar("SELECT reduction_mg FROM ingest_rollup_member"), 980000);
+  // Rollups follow the postings: the member's month usage rows, and the day × scenario rows.
+  EXPECT_EQ(scalar("SELECT reduction_mg FROM ingest_member_usage WHERE period = 'm:2026-11'"),
+            980000);
+  EXPECT_EQ(scalar("SELECT points FROM ingest_member_usage WHERE period = 'm:2026-11'"), 980);
   EXPECT_EQ(scalar("SELECT records FROM ingest_rollup_day_scenario WHERE scenario = 'metro'"), 1);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM ingest_records"), 1);
 }
@@ -220,6 +222,90 @@ TEST_P(PipelineTest, CapsLimitADayAndSayWhichCap) {
   EXPECT_EQ(points[1].points, 216);
   EXPECT_EQ(points[1].reduction_mg, 784000);  // the reduction is still the member's
   EXPECT_EQ(balance(bob.points_account_id), 1000);
+  // The cap counts the day's points of every methodology, in later batches too: a bike ride of the
+  // same day earns nothing more, one of the next day earns its points.
+  const auto bikes = source("Wuhan Bikes", {"bike"});
+  bind(bikes, "k-bob", bob.id);
+  const auto bike = [](const std::string& id, const std::string& at) {
+    return json{{"external_id", id}, {"user_ref", "k-bob"},   {"scenario", "bike"},
+                {"occurred_at", at}, {"region", "CN-HB-WUH"}, {"inputs", {{"distance_km", 5}}}};
+  };
+  auto later = send(bikes, json::array({bike("k1", "2026-11-17T19:00:00+08:00"),
+                                        bike("k2", "2026-11-16T19:00:00+08:00")}));
+  ASSERT_EQ(later.size(), 2u);
+  EXPECT_EQ(later[0].outcome, "capped");
+  EXPECT_EQ(later[0].reason, "points_per_member_day");
+  EXPECT_EQ(later[0].points, 0);
+  EXPECT_GT(later[0].reduction_mg, 0);
+  EXPECT_EQ(later[1].outcome, "credited");
+  EXPECT_GT(later[1].points, 0);
+  EXPECT_EQ(balance(bob.points_account_id), 1000 + later[1].points);
+  // Points kept in a "*" usage row by a database from before ingest migration 5 count too.
+  const auto carol = must_register(std::nullopt, "carol@example.com");
+  bind(metro, "u-carol", carol.id);
+  {
+    auto lease = db_->store().acquire();
+    ASSERT_OK(lease);
+    ASSERT_OK((*lease)->exec(
+        "INSERT INTO ingest_member_usage (member_id, period, code, reduction_mg, records, points) "
+        "VALUES (?, 'd:2026-11-17', '*', 0, 0, 900)",
+        {carol.id}));
+  }
+  auto legacy = send(metro, json::array({ride("carol-1", "u-carol", kMorning, 10)}));
+  ASSERT_EQ(legacy.size(), 1u);
+  EXPECT_EQ(legacy[0].outcome, "capped");
+  EXPECT_EQ(legacy[0].points, 100);
+  EXPECT_EQ(balance(carol.points_account_id), 100);
+}
+
+// A database from before ingest migration 5 (points in "*" usage rows, a member rollup table)
+// keeps every member's points in the month rows through the migration.
+TEST_P(PipelineTest, Migration5KeepsTheMembersPointsInTheMonthRows) {
+  TestStore old(engine());
+  std::vector<store::Migration> all(ledger::migrations().begin(), ledger::migrations().end());
+  all.insert(all.end(), members::migrations().begin(), members::migrations().end());
+  all.insert(all.end(), points::migrations().begin(), points::migrations().end());
+  all.insert(all.end(), ingest::migrations().begin(), ingest::migrations().end());
+  ASSERT_EQ(all.back().module, "ingest");
+  ASSERT_EQ(all.back().version, 5);
+  auto lease = old.store().acquire();
+  ASSERT_OK(lease);
+  ASSERT_OK(store::migrate(**lease, std::span(all).first(all.size() - 1)));
+  for (const char* sql : {
+           "INSERT INTO ingest_member_usage VALUES (7, 'd:2026-11-17', '*', 0, 0, 900)",
+           "INSERT INTO ingest_member_usage VALUES (7, 'd:2026-11-18', '*', 0, 0, 50)",
+           "INSERT INTO ingest_member_usage VALUES (7, 'd:2026-12-01', '*', 0, 0, 30)",
+           "INSERT INTO ingest_member_usage VALUES (7, 'd:2026-11-17', 'tanpu-whcer-metro', "
+           "980000, 1, 0)",
+           "INSERT INTO ingest_member_usage VALUES (7, 'm:2026-11', 'tanpu-whcer-metro', 980000, "
+           "1, 0)",
+           "INSERT INTO ingest_member_usage VALUES (8, 'd:2026-11-17', '*', 0, 0, 4)",
+           "INSERT INTO ingest_rollup_member VALUES (7, 1, 980000, 980, 0)",
+       })
+    ASSERT_OK((*lease)->exec(sql));
+  auto applied = store::migrate(**lease, all);
+  ASSERT_OK(applied);
+  EXPECT_EQ(*applied, 1);
+  const auto one = [&](const std::string& sql) -> std::int64_t {
+    auto rows = (*lease)->query(sql);
+    EXPECT_TRUE(rows.has_value()) << sql;
+    return rows && !rows->empty() && !rows->is_null(0, 0) ? rows->i64(0, 0) : -1;
+  };
+  EXPECT_EQ(one("SELECT points FROM ingest_member_usage WHERE member_id = 7 AND period = "
+                "'m:2026-11' AND code = '*'"),
+            950);
+  EXPECT_EQ(one("SELECT points FROM ingest_member_usage WHERE member_id = 7 AND period = "
+                "'m:2026-12' AND code = '*'"),
+            30);
+  EXPECT_EQ(one("SELECT points FROM ingest_member_usage WHERE member_id = 8 AND period = "
+                "'m:2026-11' AND code = '*'"),
+            4);
+  // The day rows stay as they were, for the daily points cap.
+  EXPECT_EQ(one("SELECT COUNT(*) FROM ingest_member_usage WHERE period LIKE 'd:%'"), 5);
+  EXPECT_EQ(one("SELECT reduction_mg FROM ingest_member_usage WHERE member_id = 7 AND period = "
+                "'m:2026-11' AND code = 'tanpu-whcer-metro'"),
+            980000);
+  EXPECT_FALSE((*lease)->query("SELECT COUNT(*) FROM ingest_rollup_member").has_value());
 }
 
 TEST_P(PipelineTest, TheOperatorsPointsRateReplacesTheFormulaAndEarnedPointsAreRecorded) {
@@ -340,8 +426,10 @@ class FlakyStore final : public store::Store {
 TEST_P(PipelineTest, RandomisedReplaysKeepTheCreditingInvariants) {
   // Store faults: a third of the write jobs fail as retryable and run again.
   FlakyStore flaky(db_->store(), 99);
+  ingest::PipelineOptions options;
+  options.points.day_max = 1500;  // binds: a member's day of rides earns more
   pipeline_ = std::make_unique<ingest::Pipeline>(flaky, *ledger_, *members_, *pool_, clock_,
-                                                 ingest::PipelineOptions());
+                                                 std::move(options));
   std::vector<ingest::Source> sources{source("A", {"metro"}), source("B", {"metro"}),
                                       source("C", {"metro"})};
   std::vector<members::MemberView> people;
@@ -407,7 +495,19 @@ TEST_P(PipelineTest, RandomisedReplaysKeepTheCreditingInvariants) {
   EXPECT_GT(credited_mg, 0);
   EXPECT_EQ(balances_mg, credited_mg);
   EXPECT_EQ(balances_points, credited_points);
-  EXPECT_EQ(scalar("SELECT SUM(reduction_mg) FROM ingest_rollup_member"), credited_mg);
+  // The members' month usage rows are their rollup.
+  EXPECT_EQ(scalar("SELECT SUM(reduction_mg) FROM ingest_member_usage WHERE period LIKE 'm:%'"),
+            credited_mg);
+  EXPECT_EQ(scalar("SELECT SUM(points) FROM ingest_member_usage WHERE period LIKE 'm:%'"),
+            credited_points);
+  EXPECT_EQ(scalar("SELECT SUM(points) FROM ingest_member_usage WHERE period LIKE 'd:%'"),
+            credited_points);
+  // The daily points cap: reached, never exceeded.
+  EXPECT_EQ(scalar("SELECT MAX(p) FROM (SELECT member_id, period, SUM(points) AS p FROM "
+                   "ingest_member_usage WHERE period LIKE 'd:%' GROUP BY member_id, period) x"),
+            1500);
+  EXPECT_GT(scalar("SELECT COUNT(*) FROM ingest_records WHERE reason = 'points_per_member_day'"),
+            0);
   // Caps: no member-day over the methodology's day cap or record cap.
   const auto* metro = testing::repository_catalog()->find("tanpu-whcer-metro", "2025.1");
   ASSERT_NE(metro, nullptr);
