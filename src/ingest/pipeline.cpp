@@ -33,6 +33,7 @@ struct Item {
   std::string content_hash;  // hex SHA-256 of the record as parsed
   std::int64_t occurred_us = 0;
   Day day = 0;
+  std::string date;  // day as YYYY-MM-DD: the usage periods and rollups, formatted once
   std::int64_t member_id = 0;
   std::optional<m::Query> query;  // as validate() read it
   std::optional<m::Quantification> q;
@@ -55,6 +56,7 @@ void quantify_item(Item& it, m::Evaluator& evaluator, const m::Catalog& catalog)
   auto result = m::quantify(evaluator, *it.query);
   if (result) {
     it.day = result->outcome.date;
+    it.date = format_date(it.day);
     it.q = std::move(*result);
     it.provenance = provenance(catalog, it).dump();
   } else {
@@ -163,8 +165,12 @@ void validate(Item& it, const Source& source, std::int64_t now_us, const Pipelin
                   "occurred_at");
 }
 
-std::string month_of(Day day) {
-  return format_date(day).substr(0, 7);
+// The usage periods of a record's day (load_usage).
+std::string day_period(const Item& it) {
+  return "d:" + it.date;
+}
+std::string month_period(const Item& it) {
+  return "m:" + it.date.substr(0, 7);
 }
 
 // A behaviour credit's transfer id, in the UUIDv7 layout: the crediting batch's millisecond in the
@@ -497,8 +503,8 @@ Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::ve
   std::set<std::pair<std::int64_t, std::string>> keys;
   for (const auto& it : items) {
     if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
-    keys.emplace(it.member_id, "d:" + format_date(it.day));
-    keys.emplace(it.member_id, "m:" + month_of(it.day));
+    keys.emplace(it.member_id, day_period(it));
+    keys.emplace(it.member_id, month_period(it));
   }
   std::map<UsageKey, Usage> usage;
   store::KeyRows rows_of(c.dialect(),
@@ -537,11 +543,11 @@ void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
     const m::Methodology& meth = *it.q->outcome.methodology;
     const std::int64_t full_mg = it.q->outcome.reduction_mg;
     const std::int64_t full_points = it.q->outcome.points;
-    const std::string day_period = "d:" + format_date(it.day);
-    auto [points_day, first] = points_of_day.try_emplace({it.member_id, day_period}, 0);
-    if (first) points_day->second = day_points(usage, it.member_id, day_period);
-    Usage& day = usage[{it.member_id, day_period, meth.code}];
-    Usage& month = usage[{it.member_id, "m:" + month_of(it.day), meth.code}];
+    const std::string period = day_period(it);
+    auto [points_day, first] = points_of_day.try_emplace({it.member_id, period}, 0);
+    if (first) points_day->second = day_points(usage, it.member_id, period);
+    Usage& day = usage[{it.member_id, period, meth.code}];
+    Usage& month = usage[{it.member_id, month_period(it), meth.code}];
     std::int64_t mg = full_mg;
     std::string cap;
     const auto limit = [&](std::int64_t max, std::int64_t used, const char* name) {
@@ -752,7 +758,7 @@ Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items,
   std::map<std::pair<std::string, std::string>, Usage> by_day;
   for (const auto& it : items) {
     if (!credits(it)) continue;
-    Usage& d = by_day[{format_date(it.day), it.scenario}];
+    Usage& d = by_day[{it.date, it.scenario}];
     d.records += 1;
     d.reduction_mg += it.out.reduction_mg;
     d.points += it.out.points;

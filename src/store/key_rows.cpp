@@ -79,8 +79,8 @@ Result<void> KeyRows::join(Connection& c, std::string_view select, std::string_v
     all.insert(all.end(), params.begin(), params.end());
     auto rows =
         c.query("WITH k (" + names + ") AS (VALUES " + placeholder_rows(n, types_.size()) +
-                    ") SELECT " + std::string(select) + " FROM k JOIN " + std::string(table) + " " +
-                    std::string(alias) + " ON " + std::string(on),
+                    ") SELECT " + std::string(select) + " FROM k CROSS JOIN " + std::string(table) +
+                    " " + std::string(alias) + " ON " + std::string(on),
                 all);
     if (!rows) return fail(rows.error());
     fn(*rows);

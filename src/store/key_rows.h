@@ -13,7 +13,9 @@
 // its statistics are missing or stale: both cost time that grows with the table.)
 // SQLite: VALUES lists of up to `chunk` rows joined to the table, padded to a power of two by
 // repeating the last key (padded_items), so a handful of statement shapes are prepared once; a
-// padded key finds its rows again, so callers must tolerate a repeated row.
+// padded key finds its rows again, so callers must tolerate a repeated row. The join is a CROSS
+// JOIN, which keeps the keys as the outer loop: SQLite then reads the VALUES list as a co-routine
+// instead of first copying it into a temporary table (opened and closed at every run).
 #pragma once
 
 #include <cstddef>
