@@ -1,8 +1,10 @@
 #include "ingest/pipeline.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -39,6 +41,7 @@ struct Item {
   std::optional<m::Quantification> q;
   std::optional<Error> q_error;
   std::string provenance;  // of q, as stored with the record: serialised before the write job
+  std::optional<std::array<Id128, 2>> credit_hashes;  // co2e_mg, points (hash_credits)
   RecordOutcome out;
   bool decided = false;                // outcome final, nothing more to do
   bool decided_before_write = false;   // by validate(): kept if the store retries the write job
@@ -175,21 +178,33 @@ std::string month_period(const Item& it) {
 
 // A behaviour credit's transfer id, in the UUIDv7 layout: the crediting batch's millisecond in the
 // top 48 bits, so the ledger's id index grows at its end instead of taking random keys (random
-// keys rewrite nearly every index page at each commit); the rest from a hash of what is credited,
-// so a job the store runs again produces the same ids. Crediting once is kept by ingest_records'
-// primary key in the same transaction, not by these ids.
-Id128 transfer_id(std::int64_t now_us, const std::string& source_id, const std::string& external_id,
+// keys rewrite nearly every index page at each commit); the rest from a hash of what is credited
+// (credit_hash), so a job the store runs again produces the same ids. Crediting once is kept by
+// ingest_records' primary key in the same transaction, not by these ids.
+Id128 credit_hash(const std::string& source_id, const std::string& external_id,
                   std::string_view currency) {
   const auto digest =
       sha256("tanpu-ingest\n" + source_id + "\n" + external_id + "\n" + std::string(currency));
-  std::uint64_t high = 0, low = 0;
-  for (std::size_t i = 0; i < 8; ++i) high = (high << 8) | digest[i];
-  for (std::size_t i = 8; i < 16; ++i) low = (low << 8) | digest[i];
+  Id128 hash;
+  for (std::size_t i = 0; i < 8; ++i) hash.hi = (hash.hi << 8) | digest[i];
+  for (std::size_t i = 8; i < 16; ++i) hash.lo = (hash.lo << 8) | digest[i];
+  return hash;
+}
+
+Id128 transfer_id(std::int64_t now_us, const Id128& hash) {
   const auto ms = static_cast<std::uint64_t>(now_us / 1000);
   Id128 id;
-  id.hi = (ms << 16) | 0x7000ULL | (high & 0xFFFULL);
-  id.lo = (low & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+  id.hi = (ms << 16) | 0x7000ULL | (hash.hi & 0xFFFULL);
+  id.lo = (hash.lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
   return id;
+}
+
+// The hashes of a quantified record's two possible credits, before the write job: hashing is then
+// done on the HTTP worker, not on the store's writer (two SHA-256 per record).
+void hash_credits(Item& it, const std::string& source_id) {
+  if (!it.q) return;
+  it.credit_hashes = {credit_hash(source_id, it.external_id, "co2e_mg"),
+                      credit_hash(source_id, it.external_id, "points")};
 }
 
 }  // namespace
@@ -245,6 +260,7 @@ Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::s
       validate(it, source, w.now_us, options_);
       if (it.decided) continue;
       quantify_item(it, *evaluator, w.catalog);  // validate() accepted the record
+      hash_credits(it, source.id);
     }
   }
   std::map<std::string, std::size_t> first;
@@ -663,18 +679,20 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
   if (!accounts) return fail(accounts.error());
   std::vector<ledger::Transfer> transfers;
   std::map<std::int64_t, std::int64_t> earned;  // points account → points
-  for (const auto& it : items) {
+  for (auto& it : items) {
     if (!credits(it)) continue;
     const auto acc = accounts->find(it.member_id);
     if (acc == accounts->end())
       return fail(ErrorKind::internal, "member_without_accounts",
                   "a consented member has no ledger accounts");
     const std::string reference = "behaviour:" + source.id + "/" + it.external_id;
-    const auto add = [&](std::string_view currency, std::int64_t debit, std::int64_t credit,
+    if (!it.credit_hashes) hash_credits(it, source.id);  // a claim or a review: one record
+    // hash: 0 for the co2e_mg credit, 1 for the points credit (Item::credit_hashes).
+    const auto add = [&](std::size_t hash, std::int64_t debit, std::int64_t credit,
                          std::int64_t amount) {
       if (amount <= 0) return;
       ledger::Transfer t;
-      t.id = transfer_id(now_us, source.id, it.external_id, currency);
+      t.id = transfer_id(now_us, (*it.credit_hashes)[hash]);
       t.debit_account_id = debit;
       t.credit_account_id = credit;
       t.amount = amount;
@@ -682,8 +700,8 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
       t.reference = reference;
       transfers.push_back(std::move(t));
     };
-    add("co2e_mg", ledger::kPlatformCo2eAccount, acc->second.co2e_account_id, it.out.reduction_mg);
-    add("points", ledger::kPlatformPointsAccount, acc->second.points_account_id, it.out.points);
+    add(0, ledger::kPlatformCo2eAccount, acc->second.co2e_account_id, it.out.reduction_mg);
+    add(1, ledger::kPlatformPointsAccount, acc->second.points_account_id, it.out.points);
     if (it.out.points > 0) earned[acc->second.points_account_id] += it.out.points;
   }
   // Written at COMMIT with every other deferred transfer of the transaction (Ledger::

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/units.h"
 #include "members/internal.h"
+#include "store/key_rows.h"
 
 namespace tanpu::members {
 namespace {
@@ -568,22 +569,17 @@ Result<MemberView> Members::revoke_reviewer(std::int64_t member_id) {
 
 Result<std::unordered_map<std::int64_t, Members::LedgerAccounts>> Members::ledger_accounts(
     store::Connection& c, std::span<const std::int64_t> member_ids) {
-  constexpr std::size_t kChunk = 500;
+  // One statement of keys (store::KeyRows): a list of the batch's size as its own statement text
+  // would be prepared again for nearly every batch.
+  store::KeyRows keys(c.dialect(), {{"id", store::KeyType::bigint}});
+  for (const std::int64_t id : member_ids) keys.add({id});
   std::unordered_map<std::int64_t, LedgerAccounts> out;
-  for (std::size_t at = 0; at < member_ids.size(); at += kChunk) {
-    const std::size_t n = std::min(kChunk, member_ids.size() - at);
-    std::string sql = "SELECT id, points_account_id, co2e_account_id FROM members WHERE id IN (";
-    std::vector<store::Param> params;
-    for (std::size_t i = 0; i < n; ++i) {
-      sql += i == 0 ? "?" : ", ?";
-      params.emplace_back(member_ids[at + i]);
-    }
-    sql += ")";
-    auto rows = c.query(sql, params);
-    if (!rows) return fail(rows.error());
-    for (std::size_t r = 0; r < rows->size(); ++r)
-      out[rows->i64(r, 0)] = LedgerAccounts{rows->i64(r, 1), rows->i64(r, 2)};
-  }
+  auto read = keys.join(c, "m.id, m.points_account_id, m.co2e_account_id", "members", "m",
+                        "m.id = k.id", {}, [&](const store::Rows& rows) {
+                          for (std::size_t r = 0; r < rows.size(); ++r)
+                            out[rows.i64(r, 0)] = LedgerAccounts{rows.i64(r, 1), rows.i64(r, 2)};
+                        });
+  if (!read) return fail(read.error());
   return out;
 }
 
