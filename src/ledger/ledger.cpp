@@ -389,6 +389,15 @@ Result<Account> Ledger::lookup_owner_account(store::Connection& conn, Currency c
   return Repository(conn, *cache_).owner_account(currency, owner_kind, owner_id);
 }
 
+store::Statement Ledger::owner_account_statement(Currency currency, std::string_view owner_kind,
+                                                 std::string_view owner_id) {
+  return Repository::owner_account_statement(currency, owner_kind, owner_id);
+}
+
+Result<Account> Ledger::owner_account_from(Result<store::Rows> rows) {
+  return Repository::owner_account_from(std::move(rows));
+}
+
 Result<Account> Ledger::lookup_account(std::int64_t id) {
   auto lease = store_.acquire();
   if (!lease) return std::unexpected(lease.error());

@@ -85,6 +85,11 @@ class Ledger {
   // account_not_found.
   Result<Account> lookup_owner_account(store::Connection& conn, Currency currency,
                                        std::string_view owner_kind, std::string_view owner_id);
+  // lookup_owner_account as a statement to run with others in one round trip
+  // (Connection::run_all), and the account in what it came to. Errors: account_not_found.
+  static store::Statement owner_account_statement(Currency currency, std::string_view owner_kind,
+                                                  std::string_view owner_id);
+  static Result<Account> owner_account_from(Result<store::Rows> rows);
   Result<Transfer> lookup_transfer(Id128 id);
   // Transfers that debit or credit any of account_ids (at most 8), newest first.
   // cursor: empty for the first page, else next_cursor of the previous page (opaque to callers).

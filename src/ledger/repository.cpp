@@ -820,10 +820,23 @@ Result<Account> Repository::account(std::int64_t id) {
 
 Result<Account> Repository::owner_account(Currency currency, std::string_view owner_kind,
                                           std::string_view owner_id) {
+  const store::Statement st = owner_account_statement(currency, owner_kind, owner_id);
+  return owner_account_from(conn_.query(st.sql(), st.params()));
+}
+
+store::Statement Repository::owner_account_statement(Currency currency, std::string_view owner_kind,
+                                                     std::string_view owner_id) {
   static const std::string sql = account_sql(
       "(SELECT id FROM ledger_accounts WHERE owner_kind = ? AND owner_id = ? AND currency = ?)");
   const auto cur = static_cast<std::int64_t>(currency);
-  return one_account(conn_.query(sql, {owner_kind, owner_id, cur, owner_kind, owner_id, cur}));
+  store::Statement st(sql);
+  for (int twice = 0; twice < 2; ++twice)
+    st.bind_owned(std::string(owner_kind)).bind_owned(std::string(owner_id)).bind(cur);
+  return st;
+}
+
+Result<Account> Repository::owner_account_from(Result<store::Rows> rows) {
+  return one_account(std::move(rows));
 }
 
 Result<std::vector<Transfer>> Repository::transfers_by_ids(std::span<const Id128> ids) {

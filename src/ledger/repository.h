@@ -129,6 +129,11 @@ class Repository {
   // The account of an owner in one currency (at most one there), in one statement.
   Result<Account> owner_account(Currency currency, std::string_view owner_kind,
                                 std::string_view owner_id);
+  // The statement of owner_account, to run with others (Connection::run_all), and the account in
+  // what it came to.
+  static store::Statement owner_account_statement(Currency currency, std::string_view owner_kind,
+                                                  std::string_view owner_id);
+  static Result<Account> owner_account_from(Result<store::Rows> rows);
   Result<std::vector<Transfer>> transfers_by_ids(std::span<const Id128> ids);
   // Up to `limit` transfers of account_id, newest first, starting at seq `from` (inclusive): for
   // a normal account by following its history list from `from`, for a hot account by scanning.

@@ -544,18 +544,27 @@ Result<Order> Market::place_order(const OrderInput& input) {
   };
   Offer offer;
   std::int64_t merchant_account = 0;
+  // The member's points account, when it was read with the key (below).
+  std::optional<Result<store::Rows>> account_rows;
   if (auto seen = recent_offers_->get(input.offer_id)) {
     // Read a moment ago (Market::RecentOffers; offers change only by being withdrawn): only the
     // key is looked up, so a replay still gets its order; everyone else gets the offer as it was
-    // read, sold out if it was then or if an order since found no unit.
+    // read, sold out if it was then or if an order since found no unit. While it has stock, the
+    // member's points account is read in the same round trip (Connection::run_all).
     auto lease = store_.acquire();
     if (!lease) return fail(lease.error());
-    auto placed =
-        (*lease)->query("SELECT id FROM market_orders WHERE member_id = ? AND idempotency_key = ?",
-                        {input.member_id, input.idempotency_key});
-    if (!placed) return fail(placed.error());
-    if (!placed->empty()) {
-      auto existing = find_order(**lease, "o.id = ?", {placed->i64(0, 0)});
+    std::vector<store::Statement> reads;
+    reads.emplace_back("SELECT id FROM market_orders WHERE member_id = ? AND idempotency_key = ?")
+        .bind(input.member_id)
+        .bind(std::string_view(input.idempotency_key));
+    if (seen->offer.remaining > 0)
+      reads.push_back(members::Members::points_account_statement(input.member_id));
+    auto read = (*lease)->run_all(reads);
+    if (!read) return fail(read.error());
+    const store::Rows& placed = (*read)[0].rows;
+    if (read->size() > 1) account_rows = std::move((*read)[1].rows);
+    if (!placed.empty()) {
+      auto existing = find_order(**lease, "o.id = ?", {placed.i64(0, 0)});
       if (!existing) return fail(existing.error());
       if (*existing) return replay(**existing);
     }
@@ -608,9 +617,13 @@ Result<Order> Market::place_order(const OrderInput& input) {
   // the ledger when the hold is written (at the end of the transaction).
   std::int64_t points_account = 0;
   {
-    auto lease = store_.acquire();
-    if (!lease) return fail(lease.error());
-    auto account = members_.points_account(**lease, input.member_id);
+    const auto read_account = [&]() -> Result<ledger::Account> {
+      if (account_rows) return members::Members::points_account_from(std::move(*account_rows));
+      auto lease = store_.acquire();
+      if (!lease) return fail(lease.error());
+      return members_.points_account(**lease, input.member_id);
+    };
+    auto account = read_account();
     if (!account) return fail(account.error());
     points_account = account->id;
     if (account->available() < offer.price_points) {

@@ -584,8 +584,17 @@ Result<std::unordered_map<std::int64_t, Members::LedgerAccounts>> Members::ledge
 }
 
 Result<ledger::Account> Members::points_account(store::Connection& c, std::int64_t member_id) {
-  auto account = ledger_.lookup_owner_account(c, ledger::Currency::points, kAccountOwner,
-                                              std::to_string(member_id));
+  const store::Statement st = points_account_statement(member_id);
+  return points_account_from(c.query(st.sql(), st.params()));
+}
+
+store::Statement Members::points_account_statement(std::int64_t member_id) {
+  return ledger::Ledger::owner_account_statement(ledger::Currency::points, kAccountOwner,
+                                                 std::to_string(member_id));
+}
+
+Result<ledger::Account> Members::points_account_from(Result<store::Rows> rows) {
+  auto account = ledger::Ledger::owner_account_from(std::move(rows));
   if (!account && account.error().code == "account_not_found") {
     return fail(ErrorKind::not_found, "member_not_found", "no such member");
   }

@@ -216,6 +216,10 @@ class Members {
       store::Connection& c, std::span<const std::int64_t> member_ids);
   // The member's points account with its balance, in one statement. Errors: member_not_found.
   Result<ledger::Account> points_account(store::Connection& c, std::int64_t member_id);
+  // points_account as a statement to run with others in one round trip (Connection::run_all), and
+  // the account in what it came to. Errors: member_not_found.
+  static store::Statement points_account_statement(std::int64_t member_id);
+  static Result<ledger::Account> points_account_from(Result<store::Rows> rows);
 
   // Grants the reviewer role to member `member_id` (recorded with `granted_by` and the time);
   // granting it again is a no-op. An operator keeps the operator role (operators review anyway).

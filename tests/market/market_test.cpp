@@ -253,6 +253,11 @@ TEST_P(MarketTest, RefusalsChangeNothing) {
 
   expect_refused(order(alice, 9999, "k"), "offer_not_found");
   ASSERT_OK(order(alice, offer.id, "k1"));
+  // The offer is now remembered (Market::RecentOffers): the key and the points account are read in
+  // one round trip, and too few points is still refused, changing nothing.
+  before = snapshot(poor, offer.id);
+  expect_refused(order(poor, offer.id, "k-again"), "insufficient_points");
+  EXPECT_EQ(snapshot(poor, offer.id), before);
   before = snapshot(alice, offer.id);
   expect_refused(order(alice, offer.id, "k2"), "day_limit_reached");
   EXPECT_EQ(snapshot(alice, offer.id), before);
