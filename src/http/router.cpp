@@ -45,34 +45,6 @@ std::optional<std::vector<std::string>> decode_segments(std::string_view path) {
   return segments;
 }
 
-std::optional<Score> score_match(std::string_view pattern, const std::vector<std::string>& path) {
-  std::size_t i = 0;
-  Score score = 0;
-  const bool ok = for_each_segment(pattern, [&](std::string_view segment) {
-    if (i == path.size()) return false;
-    if (is_param(segment)) {
-      if (path[i].empty()) return false;
-    } else {
-      if (segment != path[i]) return false;
-      score |= Score{1} << (kSegmentsMax - 1 - i);
-    }
-    ++i;
-    return true;
-  });
-  if (!ok || i != path.size()) return std::nullopt;
-  return score;
-}
-
-void fill_params(std::string_view pattern, const std::vector<std::string>& path,
-                 std::map<std::string, std::string>& params) {
-  std::size_t i = 0;
-  for_each_segment(pattern, [&](std::string_view segment) {
-    if (is_param(segment)) params[std::string(segment.substr(1, segment.size() - 2))] = path[i];
-    ++i;
-    return true;
-  });
-}
-
 bool valid_param_name(std::string_view name) {
   if (name.empty()) return false;
   for (const char c : name) {
@@ -119,34 +91,57 @@ void Router::add(std::string method, std::string pattern, Handler handler,
     TANPU_ASSERT_MSG(route.method != method || shape_of(route.pattern) != shape,
                      "two routes with the same method and shape");
   }
+  std::vector<Segment> segments;
+  for_each_segment(pattern, [&](std::string_view segment) {
+    if (is_param(segment))
+      segments.push_back({std::string(segment.substr(1, segment.size() - 2)), true});
+    else
+      segments.push_back({std::string(segment), false});
+    return true;
+  });
+  if (by_segments_.size() <= segments.size()) by_segments_.resize(segments.size() + 1);
+  by_segments_[segments.size()].push_back(routes_.size());
+  segments_.push_back(std::move(segments));
   routes_.push_back(
       Route{std::move(method), std::move(pattern), std::move(handler), std::move(body_limit)});
 }
 
+// Only the routes with as many segments as the path are compared, on patterns split when added.
 const Route* Router::match(Request& request, bool* method_not_allowed) const {
   if (method_not_allowed != nullptr) *method_not_allowed = false;
-  const auto segments = decode_segments(request.path);
-  if (!segments) return nullptr;
-  const Route* best = nullptr;
+  const auto path = decode_segments(request.path);
+  if (!path || path->size() >= by_segments_.size()) return nullptr;
+  std::size_t best = routes_.size();
   Score best_score = 0;
   bool path_known = false;
-  for (const Route& route : routes_) {
-    const auto score = score_match(route.pattern, *segments);
-    if (!score) continue;
+  for (const std::size_t r : by_segments_[path->size()]) {
+    const std::vector<Segment>& pattern = segments_[r];
+    Score score = 0;
+    bool matches = true;
+    for (std::size_t i = 0; matches && i < pattern.size(); ++i) {
+      if (pattern[i].param) {
+        matches = !(*path)[i].empty();
+      } else {
+        matches = pattern[i].text == (*path)[i];
+        score |= Score{1} << (kSegmentsMax - 1 - i);
+      }
+    }
+    if (!matches) continue;
     path_known = true;
-    if (route.method != request.method) continue;
-    if (best == nullptr || *score > best_score) {
-      best = &route;
-      best_score = *score;
+    if (routes_[r].method != request.method) continue;
+    if (best == routes_.size() || score > best_score) {
+      best = r;
+      best_score = score;
     }
   }
-  if (best == nullptr) {
+  if (best == routes_.size()) {
     if (method_not_allowed != nullptr) *method_not_allowed = path_known;
     return nullptr;
   }
   request.path_params.clear();
-  fill_params(best->pattern, *segments, request.path_params);
-  return best;
+  for (std::size_t i = 0; i < segments_[best].size(); ++i)
+    if (segments_[best][i].param) request.path_params[segments_[best][i].text] = (*path)[i];
+  return &routes_[best];
 }
 
 }  // namespace tanpu::http

@@ -40,7 +40,14 @@ class Router {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  // A route's pattern split once, when it is added: each segment a literal or a parameter's name.
+  struct Segment {
+    std::string text;
+    bool param = false;
+  };
   std::vector<Route> routes_;
+  std::vector<std::vector<Segment>> segments_;         // per route, as routes_
+  std::vector<std::vector<std::size_t>> by_segments_;  // route indexes by their segment count
 };
 
 }  // namespace tanpu::http

@@ -106,6 +106,12 @@ TEST_F(RouterTest, RefusesNearMisses) {
   EXPECT_EQ(route(router_, "get", "/healthz").handler, "");           // methods are case-sensitive
   EXPECT_EQ(route(router_, "GET", "/v1/transfers/%zz").handler, "");  // malformed escape
   EXPECT_EQ(route(router_, "GET", "/v1/transfers/%4").handler, "");
+  // Longer than every route, and far longer.
+  EXPECT_EQ(route(router_, "GET", "/v1/accounts/1/transfers/2").handler, "");
+  EXPECT_FALSE(route(router_, "GET", "/v1/accounts/1/transfers/2").method_not_allowed);
+  std::string deep;
+  for (int i = 0; i < 100; ++i) deep += "/x";
+  EXPECT_EQ(route(router_, "GET", deep).handler, "");
 }
 
 TEST_F(RouterTest, LiteralSegmentsCompareDecoded) {
