@@ -687,12 +687,11 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
                   "a consented member has no ledger accounts");
     const std::string reference = "behaviour:" + source.id + "/" + it.external_id;
     if (!it.credit_hashes) hash_credits(it, source.id);  // a claim or a review: one record
-    // hash: 0 for the co2e_mg credit, 1 for the points credit (Item::credit_hashes).
-    const auto add = [&](std::size_t hash, std::int64_t debit, std::int64_t credit,
+    const auto add = [&](const Id128& hash, std::int64_t debit, std::int64_t credit,
                          std::int64_t amount) {
       if (amount <= 0) return;
       ledger::Transfer t;
-      t.id = transfer_id(now_us, (*it.credit_hashes)[hash]);
+      t.id = transfer_id(now_us, hash);
       t.debit_account_id = debit;
       t.credit_account_id = credit;
       t.amount = amount;
@@ -700,8 +699,9 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
       t.reference = reference;
       transfers.push_back(std::move(t));
     };
-    add(0, ledger::kPlatformCo2eAccount, acc->second.co2e_account_id, it.out.reduction_mg);
-    add(1, ledger::kPlatformPointsAccount, acc->second.points_account_id, it.out.points);
+    const auto& [co2e_hash, points_hash] = *it.credit_hashes;
+    add(co2e_hash, ledger::kPlatformCo2eAccount, acc->second.co2e_account_id, it.out.reduction_mg);
+    add(points_hash, ledger::kPlatformPointsAccount, acc->second.points_account_id, it.out.points);
     if (it.out.points > 0) earned[acc->second.points_account_id] += it.out.points;
   }
   // Written at COMMIT with every other deferred transfer of the transaction (Ledger::
