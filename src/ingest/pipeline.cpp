@@ -687,6 +687,7 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
                   "a consented member has no ledger accounts");
     const std::string reference = "behaviour:" + source.id + "/" + it.external_id;
     if (!it.credit_hashes) hash_credits(it, source.id);  // a claim or a review: one record
+    TANPU_ASSERT(it.credit_hashes.has_value());          // a credited record was quantified
     const auto add = [&](const Id128& hash, std::int64_t debit, std::int64_t credit,
                          std::int64_t amount) {
       if (amount <= 0) return;
