@@ -770,11 +770,50 @@ Result<void> write_usage(store::Connection& c, const std::map<UsageKey, Usage>& 
       values);
 }
 
-// The day × scenario rollup, and the modules told of credited records (the organisations'
-// rollups). The per-member rollup is the members' month usage rows, written with the caps.
+// The day × scenario rollup of a transaction's batches, written once at its end
+// (store::TransactionTail). Every batch adds to the same few rows, one per day and scenario.
+// Upserted in the job, those rows stayed locked from there to COMMIT, and on PostgreSQL batches of
+// other members on the other write connections waited for them. At the end, after the ledger's
+// batch (rank 1: the ledger's tail locks the chain head first in every transaction), they are held
+// only as long as the chain head, which every writer takes in turn anyway.
+using DayScenario = std::pair<std::string, std::string>;  // day, scenario
+struct DayRollups final : store::TransactionTail {
+  Result<void> finish(store::Connection& c) override {
+    std::map<DayScenario, Usage> total;
+    for (const auto& batch : batches) {
+      for (const auto& [key, u] : batch) {
+        Usage& t = total[key];
+        t.records += u.records;
+        t.reduction_mg += u.reduction_mg;
+        t.points += u.points;
+      }
+    }
+    std::vector<store::Param> rows;
+    rows.reserve(total.size() * 5);
+    for (const auto& [key, u] : total)
+      rows.insert(rows.end(), {std::string_view(key.first), std::string_view(key.second), u.records,
+                               u.reduction_mg, u.points});
+    return store::upsert_rows(c, "ingest_rollup_day_scenario",
+                              "day, scenario, records, reduction_mg, points", 5, "day, scenario",
+                              "records = ingest_rollup_day_scenario.records + excluded.records, "
+                              "reduction_mg = ingest_rollup_day_scenario.reduction_mg + "
+                              "excluded.reduction_mg, points = ingest_rollup_day_scenario.points + "
+                              "excluded.points",
+                              rows);
+  }
+  std::size_t size() const override { return batches.size(); }
+  void truncate(std::size_t entries) override { batches.resize(entries); }
+  int rank() const override { return 1; }
+  std::vector<std::map<DayScenario, Usage>> batches;  // one entry per job
+};
+constexpr char kDayRollupsKey = 0;  // its address keys the tail
+
+// The day × scenario rollup (at the transaction's end: DayRollups), and the modules told of
+// credited records (the organisations' rollups). The per-member rollup is the members' month usage
+// rows, written with the caps.
 Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items,
                            const CreditHook& on_credited) {
-  std::map<std::pair<std::string, std::string>, Usage> by_day;
+  std::map<DayScenario, Usage> by_day;
   for (const auto& it : items) {
     if (!credits(it)) continue;
     Usage& d = by_day[{it.date, it.scenario}];
@@ -782,10 +821,6 @@ Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items,
     d.reduction_mg += it.out.reduction_mg;
     d.points += it.out.points;
   }
-  std::vector<store::Param> days;
-  for (const auto& [key, u] : by_day)
-    days.insert(days.end(), {std::string_view(key.first), std::string_view(key.second), u.records,
-                             u.reduction_mg, u.points});
   if (on_credited) {
     std::vector<CreditedBehaviour> credited;
     for (const auto& it : items)
@@ -794,13 +829,13 @@ Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items,
     if (!credited.empty())
       if (auto r = on_credited(c, credited); !r) return r;
   }
-  return store::upsert_rows(c, "ingest_rollup_day_scenario",
-                            "day, scenario, records, reduction_mg, points", 5, "day, scenario",
-                            "records = ingest_rollup_day_scenario.records + excluded.records, "
-                            "reduction_mg = ingest_rollup_day_scenario.reduction_mg + "
-                            "excluded.reduction_mg, points = ingest_rollup_day_scenario.points + "
-                            "excluded.points",
-                            days);
+  if (by_day.empty()) return {};
+  auto* rollups = static_cast<DayRollups*>(c.tail(&kDayRollupsKey));
+  if (rollups == nullptr)
+    rollups =
+        static_cast<DayRollups*>(&c.add_tail(&kDayRollupsKey, std::make_unique<DayRollups>()));
+  rollups->batches.push_back(std::move(by_day));
+  return {};
 }
 
 }  // namespace

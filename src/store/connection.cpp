@@ -23,6 +23,7 @@ Result<void> Connection::commit() {
   // Taken out first: a tail may use savepoints of its own, and must not see itself in the marks.
   std::vector<Tail> tails = std::exchange(tails_, {});
   marks_.clear();
+  std::ranges::stable_sort(tails, {}, [](const Tail& t) { return t.work->rank(); });
   for (Tail& t : tails) {
     if (auto r = t.work->finish(*this); !r) {
       // Part of the tails' work may be done; none of it may ever be committed.

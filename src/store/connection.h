@@ -108,6 +108,10 @@ class TransactionTail {
   virtual Result<void> finish(Connection& conn) = 0;
   virtual std::size_t size() const = 0;
   virtual void truncate(std::size_t entries) = 0;
+  // Tails finish in ascending rank, those of one rank in the order they were added. A tail that
+  // locks rows after another tail's locks ranks above it, so that every transaction takes those
+  // locks in one order (none waits for the other's while holding what it needs).
+  virtual int rank() const { return 0; }
 };
 
 class Connection {

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "store/postgres_connection.h"
@@ -346,6 +348,34 @@ TEST_P(TransactionTest, TailsFinishOnceAtCommitAndFollowSavepoints) {
   insert(conn(), 1);
   ASSERT_OK(conn().commit());
   EXPECT_EQ(finishes_.load(), 1);
+}
+
+// Records its name when it finishes, at its rank.
+struct NamedTail final : TransactionTail {
+  NamedTail(std::vector<std::string>* o, std::string n, int r)
+      : order(o), name(std::move(n)), rank_(r) {}
+  Result<void> finish(Connection& /*conn*/) override {
+    order->push_back(name);
+    return {};
+  }
+  std::size_t size() const override { return 1; }
+  void truncate(std::size_t /*entries*/) override {}
+  int rank() const override { return rank_; }
+  std::vector<std::string>* order;
+  std::string name;
+  int rank_;
+};
+
+TEST_P(TransactionTest, TailsFinishByRankThenInTheOrderAdded) {
+  std::vector<std::string> order;
+  const char keys[4] = {};
+  ASSERT_OK(conn().begin());
+  conn().add_tail(&keys[0], std::make_unique<NamedTail>(&order, "late", 1));
+  conn().add_tail(&keys[1], std::make_unique<NamedTail>(&order, "first", 0));
+  conn().add_tail(&keys[2], std::make_unique<NamedTail>(&order, "later", 2));
+  conn().add_tail(&keys[3], std::make_unique<NamedTail>(&order, "second", 0));
+  ASSERT_OK(conn().commit());
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second", "late", "later"}));
 }
 
 TEST_P(TransactionTest, ATailThatFailsRollsTheTransactionBack) {
