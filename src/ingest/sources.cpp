@@ -61,8 +61,8 @@ CREATE UNIQUE INDEX ingest_consents_live_member ON ingest_consents (member_id, s
 
 // Behaviour records keep their final outcome and provenance, keyed by (source, external id) for
 // idempotency; (member, time) serves the cross-source dedup. Usage rows carry the caps (per member,
-// period "d:YYYY-MM-DD" or "m:YYYY-MM", methodology code or "*" for points); rollups feed the
-// dashboards without scanning records.
+// period "d:YYYY-MM-DD" or "m:YYYY-MM", methodology code or "*" for points until migration 5);
+// rollups feed the dashboards without scanning records.
 constexpr std::string_view kSchemaV2 = R"sql(
 CREATE TABLE ingest_records (
   source_id TEXT NOT NULL,

@@ -383,12 +383,6 @@ Result<Account> Ledger::lookup_account(store::Connection& conn, std::int64_t id)
   return Repository(conn, *cache_).account(id);
 }
 
-Result<Account> Ledger::lookup_owner_account(store::Connection& conn, Currency currency,
-                                             std::string_view owner_kind,
-                                             std::string_view owner_id) {
-  return Repository(conn, *cache_).owner_account(currency, owner_kind, owner_id);
-}
-
 store::Statement Ledger::owner_account_statement(Currency currency, std::string_view owner_kind,
                                                  std::string_view owner_id) {
   return Repository::owner_account_statement(currency, owner_kind, owner_id);

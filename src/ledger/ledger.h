@@ -81,12 +81,9 @@ class Ledger {
   // Reads.
   Result<Account> lookup_account(store::Connection& conn, std::int64_t id);
   Result<Account> lookup_account(std::int64_t id);
-  // The owner's account in `currency` with its balance, in one statement. Errors:
+  // The owner's account in `currency` with its balance, as one statement to run alone or with
+  // others in one round trip (Connection::run_all), and the account in what it came to. Errors:
   // account_not_found.
-  Result<Account> lookup_owner_account(store::Connection& conn, Currency currency,
-                                       std::string_view owner_kind, std::string_view owner_id);
-  // lookup_owner_account as a statement to run with others in one round trip
-  // (Connection::run_all), and the account in what it came to. Errors: account_not_found.
   static store::Statement owner_account_statement(Currency currency, std::string_view owner_kind,
                                                   std::string_view owner_id);
   static Result<Account> owner_account_from(Result<store::Rows> rows);

@@ -818,12 +818,6 @@ Result<Account> Repository::account(std::int64_t id) {
   return one_account(conn_.query(sql, {id, id}));
 }
 
-Result<Account> Repository::owner_account(Currency currency, std::string_view owner_kind,
-                                          std::string_view owner_id) {
-  const store::Statement st = owner_account_statement(currency, owner_kind, owner_id);
-  return owner_account_from(conn_.query(st.sql(), st.params()));
-}
-
 store::Statement Repository::owner_account_statement(Currency currency, std::string_view owner_kind,
                                                      std::string_view owner_id) {
   static const std::string sql = account_sql(

@@ -126,11 +126,8 @@ class Repository {
 
   // Reads.
   Result<Account> account(std::int64_t id);
-  // The account of an owner in one currency (at most one there), in one statement.
-  Result<Account> owner_account(Currency currency, std::string_view owner_kind,
-                                std::string_view owner_id);
-  // The statement of owner_account, to run with others (Connection::run_all), and the account in
-  // what it came to.
+  // The account of an owner in one currency (at most one there) as one statement, and the account
+  // in what it came to.
   static store::Statement owner_account_statement(Currency currency, std::string_view owner_kind,
                                                   std::string_view owner_id);
   static Result<Account> owner_account_from(Result<store::Rows> rows);

@@ -94,7 +94,7 @@ struct Market::BatchedOrder {
 };
 
 // Concurrent orders of one offer go to the database together: the first waiting request leads,
-// taking the queued orders that can share its statements (the same offer, day and limits; one
+// taking the queued orders that can share its statements (the same offer and day; one
 // per member, so every limit row is counted once per statement) into one write job whose
 // limits, units and order rows are one statement each. One batch per process is written at a time
 // while the next one forms in the queue: two at once (tried) made smaller batches that contended

@@ -57,6 +57,11 @@ struct OrderRow {
   std::int64_t order_day = 0;
 };
 
+// What the voucher's QR code encodes: the order and its 128-bit secret.
+std::string voucher_qr(std::int64_t order_id, std::span<const std::uint8_t> secret) {
+  return std::string(kQrPrefix) + std::to_string(order_id) + ":" + to_hex(secret);
+}
+
 OrderRow order_from_row(const store::Rows& rows, std::size_t i) {
   OrderRow r;
   Order& o = r.order;
@@ -71,7 +76,7 @@ OrderRow order_from_row(const store::Rows& rows, std::size_t i) {
   o.voucher_code = rows.text(i, 8);
   const auto secret = rows.blob(i, 9);
   r.secret.assign(secret.begin(), secret.end());
-  o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(secret);
+  o.voucher_qr = voucher_qr(o.id, secret);
   if (!rows.is_null(i, 10)) o.delivery_address = std::string(rows.text(i, 10));
   o.created_at_us = rows.i64(i, 11);
   o.expires_at_us = rows.i64(i, 12);
@@ -478,6 +483,20 @@ Result<void> uncount_batch(store::Connection& c, std::int64_t offer_id,
   return {};
 }
 
+// An order row's columns as both engines' INSERTs list them, up to its expiry (its bucket comes
+// next). `hold` is the hold id's bytes, kept by the caller. The delivery address is a column only
+// `with_address` (NULL for an order without one).
+void add_order_columns(std::vector<store::Param>& out, const OrderRow& row, std::string_view key,
+                       std::span<const std::uint8_t> hold, bool with_address) {
+  const Order& o = row.order;
+  out.insert(out.end(),
+             {o.member_id, o.offer_id, o.merchant_id, key,
+              std::span<const std::uint8_t>(row.request_hash), o.price_points, row.order_day, hold,
+              std::string_view(o.voucher_code), std::span<const std::uint8_t>(row.secret)});
+  if (with_address) out.push_back(store::nullable(o.delivery_address));
+  out.insert(out.end(), {o.created_at_us, o.expires_at_us});
+}
+
 // Inserts the batch's order rows (bucket set) in one statement and sets their ids.
 Result<void> insert_batch(store::Connection& c, std::span<OrderRow> rows,
                           std::span<const std::string_view> keys, bool with_address) {
@@ -485,19 +504,11 @@ Result<void> insert_batch(store::Connection& c, std::span<OrderRow> rows,
   holds.reserve(rows.size());
   std::vector<store::Param> values;
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const Order& o = rows[i].order;
-    holds.push_back(o.hold_id.to_bytes());
-    values.insert(
-        values.end(),
-        {o.member_id, o.offer_id, o.merchant_id, keys[i],
-         std::span<const std::uint8_t>(rows[i].request_hash), o.price_points, rows[i].order_day,
-         std::span<const std::uint8_t>(holds.back()), std::string_view(o.voucher_code),
-         std::span<const std::uint8_t>(rows[i].secret)});
-    if (with_address) {
-      TANPU_ASSERT(o.delivery_address.has_value());  // check_delivery: physical goods have one
-      values.emplace_back(std::string_view(*o.delivery_address));
-    }
-    values.insert(values.end(), {o.created_at_us, o.expires_at_us, rows[i].bucket});
+    holds.push_back(rows[i].order.hold_id.to_bytes());
+    // check_delivery: physical goods have an address (an array of NULLs has no type to unnest).
+    TANPU_ASSERT(!with_address || rows[i].order.delivery_address.has_value());
+    add_order_columns(values, rows[i], keys[i], holds.back(), with_address);
+    values.emplace_back(rows[i].bucket);
   }
   const std::size_t width = with_address ? 14 : 13;
   std::vector<std::string> arrays;
@@ -632,6 +643,12 @@ Result<Order> Market::place_order(const OrderInput& input) {
   }
 
   const std::int64_t day = local_day(now, options_.utc_offset_minutes);
+  // An order that found no unit: the buyers after it are answered from memory (RecentOffers).
+  const auto remember_sold_out = [&](const Error& e) {
+    if (e.code != "sold_out") return;
+    offer.remaining = 0;
+    recent_offers_->put(offer, merchant_account);
+  };
   if (store_.dialect() == store::Dialect::postgres) {
     BatchedOrder batched;
     batched.input = &input;
@@ -642,10 +659,7 @@ Result<Order> Market::place_order(const OrderInput& input) {
     batched.points_account = points_account;
     batched.merchant_account = merchant_account;
     if (auto done = place_batched(batched)) {
-      if (!*done && done->error().code == "sold_out") {
-        offer.remaining = 0;
-        recent_offers_->put(offer, merchant_account);
-      }
+      if (!*done) remember_sold_out(done->error());
       return std::move(*done);
     }
     // Placed alone below: the batch failed as a whole (a hold refused by the ledger, a key that
@@ -659,23 +673,9 @@ Result<Order> Market::place_order(const OrderInput& input) {
     OrderRow row = draft_order(input, offer, hash, day, now);
     Order& o = row.order;
     const auto hold = o.hold_id.to_bytes();
-    const std::optional<std::string_view> address =
-        input.delivery_address ? std::optional<std::string_view>(*input.delivery_address)
-                               : std::nullopt;
     // The order row's columns but its bucket, in the order of both engines' INSERTs.
-    std::vector<store::Param> columns = {o.member_id,
-                                         o.offer_id,
-                                         o.merchant_id,
-                                         input.idempotency_key,
-                                         std::span<const std::uint8_t>(row.request_hash),
-                                         o.price_points,
-                                         day,
-                                         std::span<const std::uint8_t>(hold),
-                                         std::string_view(o.voucher_code),
-                                         std::span<const std::uint8_t>(row.secret),
-                                         address ? store::Param(*address) : store::Param(nullptr),
-                                         o.created_at_us,
-                                         o.expires_at_us};
+    std::vector<store::Param> columns;
+    add_order_columns(columns, row, input.idempotency_key, hold, true);
     if (c.dialect() == store::Dialect::postgres) {
       auto unit = place_on_postgres(c, offer, input.member_id, day, runs > 1, columns);
       if (!unit) return fail(unit.error());
@@ -705,7 +705,7 @@ Result<Order> Market::place_order(const OrderInput& input) {
       if (!id) return fail(id.error());
       o.id = id->i64(0, 0);
     }
-    o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(row.secret);
+    o.voucher_qr = voucher_qr(o.id, row.secret);
 
     const ledger::Transfer t = hold_of(o, offer, points_account, merchant_account);
     // Written with the other orders' holds of this transaction, as one ledger batch at its end:
@@ -717,10 +717,7 @@ Result<Order> Market::place_order(const OrderInput& input) {
   for (int attempt = 0;; ++attempt) {
     auto r = transact(job);
     if (r) break;
-    if (r.error().code == "sold_out") {
-      offer.remaining = 0;
-      recent_offers_->put(offer, merchant_account);
-    }
+    remember_sold_out(r.error());
     if (r.error().code != store::kUniqueViolation || attempt >= 3) return fail(r.error());
     // The same key raced in from a concurrent request (or, once in 2^60, a voucher code clashed).
     auto lease = store_.acquire();
@@ -755,10 +752,8 @@ std::optional<Result<Order>> Market::place_batched(BatchedOrder& order) {
     for (auto it = b.queue.begin();
          it != b.queue.end() && batch.size() < OrderBatcher::kOrdersMax;) {
       const BatchedOrder& o = **it;
+      // An offer's terms (limits, fulfilment) never change: its id decides them.
       const bool fits = o.offer->id == offer.id && o.day == first->day &&
-                        o.offer->per_member_day_max == offer.per_member_day_max &&
-                        o.offer->per_member_total_max == offer.per_member_total_max &&
-                        o.offer->fulfilment == offer.fulfilment &&
                         std::ranges::none_of(batch, [&](const BatchedOrder* x) {
                           return x->input->member_id == o.input->member_id;
                         });
@@ -861,7 +856,7 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     holds.reserve(rows.size());
     for (std::size_t r = 0; r < rows.size(); ++r) {
       Order& o = rows[r].order;
-      o.voucher_qr = std::string(kQrPrefix) + std::to_string(o.id) + ":" + to_hex(rows[r].secret);
+      o.voucher_qr = voucher_qr(o.id, rows[r].secret);
       const BatchedOrder& b = *batch[row_order[r]];
       holds.push_back(hold_of(o, *b.offer, b.points_account, b.merchant_account));
       outcome[row_order[r]] = Outcome::placed;
