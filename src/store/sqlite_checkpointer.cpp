@@ -30,7 +30,9 @@ void SqliteCheckpointer::uninstall(sqlite3* writer) {
 int SqliteCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, int wal_pages) {
   auto* c = static_cast<SqliteCheckpointer*>(self);
   if (wal_pages >= kWalPagesMax) {
-    // The background thread is behind: bound the WAL (and recovery time) at the writer's cost.
+    // Copy what the background thread has not, so the next transaction starts the WAL over: this
+    // bounds the WAL file (and recovery time). Mostly the thread has copied all but the last few
+    // commits, so this is short.
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     return SQLITE_OK;
   }
@@ -61,8 +63,12 @@ void SqliteCheckpointer::loop() {
     }
     if (db != nullptr) {
       sqlite3_busy_timeout(db, 1000);
-      const int rc =
-          sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      // A connection that has never read the database has not opened its WAL: a checkpoint on it
+      // answers SQLITE_OK and copies nothing (the log's size comes back as -1). One read opens it.
+      int rc = sqlite3_exec(db, "SELECT 1 FROM sqlite_schema LIMIT 1", nullptr, nullptr, nullptr);
+      if (rc == SQLITE_OK) {
+        rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      }
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         log::warn("sqlite_checkpoint_failed", {{"error", sqlite3_errmsg(db)}});
       }

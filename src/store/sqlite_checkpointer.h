@@ -1,7 +1,14 @@
 // Moves SQLite's WAL checkpoints off the writer's commit path. The writer connection turns off
-// auto-checkpointing and, through a WAL hook, wakes this thread, which checkpoints (PASSIVE: never
-// blocks the writer or readers) on a connection of its own — on the other core. If the WAL still
-// grows past wal_pages_max (the checkpointer cannot keep up), the writer checkpoints itself.
+// auto-checkpointing and, through a WAL hook, wakes this thread once the WAL holds kWakePages
+// frames; the thread copies them into the database file (PASSIVE: never blocks the writer or
+// readers) on a connection of its own, on the other core.
+//
+// Copying is not enough to keep the WAL small: SQLite starts the WAL over only when a write
+// transaction begins with every frame already copied, and under a steady stream of commits this
+// thread is always a few frames behind. So once the WAL passes kWalPagesMax, the writer
+// checkpoints itself right after its commit: it copies only what this thread has not yet copied,
+// and its next transaction starts the WAL from the beginning. The WAL file stays at about
+// kWalPagesMax pages plus one transaction, and is overwritten in place instead of growing.
 #pragma once
 
 #include <condition_variable>
@@ -16,8 +23,8 @@ namespace tanpu::store {
 
 class SqliteCheckpointer {
  public:
-  static constexpr int kWakePages = 4096;       // 16 MiB of WAL at 4 KiB pages
-  static constexpr int kWalPagesMax = 262'144;  // 1 GiB: the writer checkpoints itself past this
+  static constexpr int kWakePages = 4096;      // 16 MiB of WAL at 4 KiB pages
+  static constexpr int kWalPagesMax = 16'384;  // 64 MiB: the writer finishes the copy past this
 
   // Starts the thread; it opens its own connection to path lazily.
   explicit SqliteCheckpointer(std::string path);
