@@ -96,7 +96,8 @@ TEST_F(SqliteCheckpointerTest, SteadyCommitsKeepTheWalBounded) {
   // Past the bound by a few commits at most: while the thread is copying, the writer's own
   // checkpoint finds the checkpoint lock taken and tries again after its next commit.
   EXPECT_LE(file_bytes("-wal"), 2 * max_bytes);
-  EXPECT_GE(file_bytes(""), 2 * max_bytes);
+  // At least the frames before the first start-over were copied.
+  EXPECT_GE(file_bytes(""), max_bytes);
   auto count = writer_->query("SELECT count(*) FROM t");
   ASSERT_OK(count);
   EXPECT_EQ(count->i64(0, 0), rows);
