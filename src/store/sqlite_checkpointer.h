@@ -8,7 +8,7 @@
 // thread is always a few frames behind. So once the WAL passes kWalPagesMax, the writer
 // checkpoints itself right after its commit: it copies only what this thread has not yet copied,
 // and its next transaction starts the WAL from the beginning. The WAL file stays at about
-// kWalPagesMax pages plus one transaction, and is overwritten in place instead of growing.
+// kWalPagesMax pages plus a few transactions, and is overwritten in place instead of growing.
 #pragma once
 
 #include <condition_variable>

@@ -21,7 +21,7 @@ namespace tanpu::store {
 namespace {
 
 constexpr std::uintmax_t kPageBytes = 4096;
-constexpr std::size_t kRowBytes = 256 * 1024;
+constexpr std::size_t kRowBytes = std::size_t{256} * 1024;
 
 class SqliteCheckpointerTest : public ::testing::Test {
  protected:
@@ -32,7 +32,10 @@ class SqliteCheckpointerTest : public ::testing::Test {
     std::filesystem::create_directories(folder_);
     path_ = (folder_ / "t.db").string();
     checkpointer_ = std::make_shared<SqliteCheckpointer>(path_);
-    auto writer = SqliteConnection::open(path_, {64 * 1024, 5000, true, checkpointer_});
+    auto writer = SqliteConnection::open(path_, {.cache_kib = std::size_t{64} * 1024,
+                                                 .busy_timeout_ms = 5000,
+                                                 .immediate_begin = true,
+                                                 .checkpointer = checkpointer_});
     ASSERT_OK(writer);
     writer_ = std::move(*writer);
     ASSERT_OK(writer_->exec_script("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)"));
