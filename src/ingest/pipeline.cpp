@@ -501,6 +501,12 @@ Result<void> apply_dedup(store::Connection& c, const Source& source, std::vector
 
 struct Usage {
   std::int64_t reduction_mg = 0, records = 0, points = 0;
+  Usage& operator+=(const Usage& other) {
+    reduction_mg += other.reduction_mg;
+    records += other.records;
+    points += other.points;
+    return *this;
+  }
 };
 using UsageKey = std::tuple<std::int64_t, std::string, std::string>;  // member, period, code
 
@@ -602,12 +608,9 @@ void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
     }
     it.decided = true;
     it.store_row = true;
-    day.reduction_mg += mg;
-    day.records += 1;
-    day.points += points;
-    month.reduction_mg += mg;
-    month.records += 1;
-    month.points += points;
+    const Usage credited{.reduction_mg = mg, .records = 1, .points = points};
+    day += credited;
+    month += credited;
     points_day->second += points;
   }
 }
@@ -781,12 +784,7 @@ struct DayRollups final : store::TransactionTail {
   Result<void> finish(store::Connection& c) override {
     std::map<DayScenario, Usage> total;
     for (const auto& batch : batches) {
-      for (const auto& [key, u] : batch) {
-        Usage& t = total[key];
-        t.records += u.records;
-        t.reduction_mg += u.reduction_mg;
-        t.points += u.points;
-      }
+      for (const auto& [key, u] : batch) total[key] += u;
     }
     std::vector<store::Param> rows;
     rows.reserve(total.size() * 5);
@@ -816,10 +814,8 @@ Result<void> write_rollups(store::Connection& c, const std::vector<Item>& items,
   std::map<DayScenario, Usage> by_day;
   for (const auto& it : items) {
     if (!credits(it)) continue;
-    Usage& d = by_day[{it.date, it.scenario}];
-    d.records += 1;
-    d.reduction_mg += it.out.reduction_mg;
-    d.points += it.out.points;
+    by_day[{it.date, it.scenario}] +=
+        Usage{.reduction_mg = it.out.reduction_mg, .records = 1, .points = it.out.points};
   }
   if (on_credited) {
     std::vector<CreditedBehaviour> credited;
