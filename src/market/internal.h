@@ -80,7 +80,9 @@ struct Market::RecentOffers {
 // An order waiting to be placed with others (PostgreSQL). What the request read before its
 // transaction, and, set under OrderBatcher::mu by the order's batch, how it came out.
 struct Market::BatchedOrder {
-  enum class Outcome : std::uint8_t { waiting, placed, refused, alone };
+  // again: left without a unit while another transaction held every bucket with stock; queued
+  // for this server's next batch (at most OrderBatcher::kRoundsMax times, then placed alone).
+  enum class Outcome : std::uint8_t { waiting, placed, refused, alone, again };
   const OrderInput* input = nullptr;
   const Offer* offer = nullptr;
   Sha256Digest hash{};
@@ -89,6 +91,7 @@ struct Market::BatchedOrder {
   std::int64_t points_account = 0;
   std::int64_t merchant_account = 0;
   Outcome outcome = Outcome::waiting;
+  int rounds = 0;              // batches it came out of `again`
   Order order;                 // placed
   std::optional<Error> error;  // refused: a limit reached, sold out, withdrawn
 };
@@ -101,6 +104,7 @@ struct Market::BatchedOrder {
 // for the same buckets and the ledger's chain head.
 struct Market::OrderBatcher {
   static constexpr std::size_t kOrdersMax = 64;
+  static constexpr int kRoundsMax = 8;
   std::mutex mu;
   std::condition_variable settled;
   std::deque<BatchedOrder*> queue;

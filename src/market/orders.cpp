@@ -466,19 +466,27 @@ std::vector<store::Param> array_params(const std::vector<std::string>& arrays) {
   return p;
 }
 
-// Gives back the limit counts (member, day) of orders that got no unit.
-Result<void> uncount_batch(store::Connection& c, std::int64_t offer_id,
-                           std::span<const store::Param> member_days) {
-  if (member_days.empty()) return {};
-  std::vector<std::string> arrays;
-  const auto unnest = store::pg_unnest(member_days, 2, arrays);
-  TANPU_ASSERT(unnest.has_value());
-  std::vector<store::Param> p = array_params(arrays);
-  p.emplace_back(offer_id);
-  auto n = c.exec("UPDATE market_member_counts m SET orders = m.orders - 1 FROM " + *unnest +
-                      " AS x (member_id, day) WHERE m.offer_id = ? AND m.member_id = x.member_id "
-                      "AND m.day = x.day AND m.orders > 0",
-                  p);
+// Gives back the limit counts of orders that got no unit: the day's row of `day_members` and
+// the total row of `total_members`. Each is read by its primary key (member_id = ANY): a join
+// with the members' array was planned, on a table the planner still thought small, as a scan of
+// every row of the offer, milliseconds with the rows locked.
+Result<void> uncount_batch(store::Connection& c, std::int64_t offer_id, std::int64_t day,
+                           const std::vector<std::int64_t>& day_members,
+                           const std::vector<std::int64_t>& total_members) {
+  std::vector<store::Statement> updates;
+  for (const auto& [row_day, members] :
+       {std::pair{day, &day_members}, std::pair{std::int64_t{0}, &total_members}}) {
+    if (members->empty()) continue;
+    updates
+        .emplace_back(
+            "UPDATE market_member_counts SET orders = orders - 1 WHERE offer_id = ? AND day = ? "
+            "AND member_id = ANY(CAST(? AS BIGINT[])) AND orders > 0")
+        .bind(offer_id)
+        .bind(row_day)
+        .bind_owned(store::pg_bigint_array(*members));
+  }
+  if (updates.empty()) return {};
+  auto n = c.run_all(updates);
   if (!n) return fail(n.error());
   return {};
 }
@@ -783,10 +791,11 @@ std::optional<Result<Order>> Market::place_batched(BatchedOrder& order) {
 
 // One write job for the batch: the members' limit counts, the units, the order rows, each one
 // statement, and the holds with the rest of the group's ledger batch at COMMIT. An order refused
-// here (a limit reached, sold out, withdrawn) gets its error; one left without a unit while
-// another transaction held the buckets is placed alone, as is every order of a batch whose write
-// failed (a hold refused by the ledger, a key raced in): the batch is an optimisation, never a
-// second set of rules.
+// here (a limit reached, sold out, withdrawn) gets its error, and a sold-out answers the offer's
+// queued orders too; one left without a unit while another transaction held the buckets goes into
+// the next batch (up to kRoundsMax times, then alone); every order of a batch whose write failed
+// (a hold refused by the ledger, a key raced in) is placed alone: the batch is an optimisation,
+// never a second set of rules.
 void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
   using Outcome = BatchedOrder::Outcome;
   std::vector<BatchedOrder*> batch(batch_in.begin(), batch_in.end());
@@ -806,16 +815,19 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     std::vector<store::Param> members;
     members.reserve(n);
     for (const BatchedOrder* o : batch) members.emplace_back(o->input->member_id);
+    // Undoes the batch's limit counts at once when no order gets a unit.
+    constexpr std::string_view kCounted = "order_batch";
+    if (auto r = c.savepoint(kCounted); !r) return fail(r.error());
     auto admitted = count_batch(c, offer, day, members);
     if (!admitted) return fail(admitted.error());
-    std::vector<std::size_t> wanting;   // indexes of the orders both limits admitted
-    std::vector<store::Param> uncount;  // (member, day) of limits counted for no order
+    std::vector<std::size_t> wanting;  // indexes of the orders both limits admitted
+    // The members whose day or total limit was counted for no order.
+    std::vector<std::int64_t> uncount_day, uncount_total;
     auto give_back_limits = [&](std::size_t i) {
       const auto [day_ok, total_ok] = (*admitted)[i];
-      if (offer.per_member_day_max > 0 && day_ok) uncount.insert(uncount.end(), {members[i], day});
-      if (offer.per_member_total_max > 0 && total_ok) {
-        uncount.insert(uncount.end(), {members[i], std::int64_t{0}});
-      }
+      const std::int64_t member = batch[i]->input->member_id;
+      if (offer.per_member_day_max > 0 && day_ok) uncount_day.push_back(member);
+      if (offer.per_member_total_max > 0 && total_ok) uncount_total.push_back(member);
     };
     for (std::size_t i = 0; i < n; ++i) {
       const auto [day_ok, total_ok] = (*admitted)[i];
@@ -833,10 +845,10 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     for (std::size_t w = 0; w < wanting.size(); ++w) {
       const std::size_t i = wanting[w];
       if (w >= taken->buckets.size()) {
-        if (taken->why_short) {
-          outcome[i] = Outcome::refused;
-          error[i] = taken->why_short;
-        }
+        // Sold out or withdrawn; else the other buckets with stock were held elsewhere: this
+        // order goes into the next batch, after this one's transaction has let go of its locks.
+        outcome[i] = taken->why_short ? Outcome::refused : Outcome::again;
+        error[i] = taken->why_short;
         give_back_limits(i);
         continue;
       }
@@ -847,8 +859,12 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
       row_order.push_back(i);
       keys.emplace_back(o.input->idempotency_key);
     }
-    if (auto r = uncount_batch(c, offer.id, uncount); !r) return r;
-    if (rows.empty()) return {};
+    if (rows.empty()) {
+      if (auto r = c.rollback_to(kCounted); !r) return fail(r.error());
+      return c.release(kCounted);
+    }
+    if (auto r = c.release(kCounted); !r) return fail(r.error());
+    if (auto r = uncount_batch(c, offer.id, day, uncount_day, uncount_total); !r) return r;
     if (auto r = insert_batch(c, rows, keys, offer.fulfilment == Fulfilment::physical); !r) {
       return r;
     }
@@ -866,11 +882,33 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     return {};
   };
   const bool written = transact(job).has_value();
-  const std::lock_guard lock(batcher_->mu);
+  const bool sold_out = written && std::ranges::any_of(error, [](const auto& e) {
+                          return e && e->code == "sold_out";
+                        });
+  OrderBatcher& b = *batcher_;
+  const std::lock_guard lock(b.mu);
+  std::vector<BatchedOrder*> again;
   for (std::size_t i = 0; i < n; ++i) {
     BatchedOrder& o = *batch[i];
     o.outcome = written ? outcome[i] : Outcome::alone;
     if (o.outcome == Outcome::refused) o.error = std::move(error[i]);
+    if (o.outcome == Outcome::again) {
+      o.outcome = ++o.rounds <= OrderBatcher::kRoundsMax ? Outcome::waiting : Outcome::alone;
+      if (o.outcome == Outcome::waiting) again.push_back(&o);
+    }
+  }
+  // Ahead of the orders that came later.
+  b.queue.insert(b.queue.begin(), again.begin(), again.end());
+  if (sold_out) {
+    // Every bucket was empty under lock at this commit: the queued orders of the offer get the
+    // answer their batch would have given, without writing one (as RecentOffers answers later
+    // buyers).
+    std::erase_if(b.queue, [&](BatchedOrder* o) {
+      if (o->offer->id != offer.id) return false;
+      o->outcome = Outcome::refused;
+      o->error = conflict("sold_out", "the offer is sold out").error();
+      return true;
+    });
   }
   if (!written) return;
   for (std::size_t r = 0; r < rows.size(); ++r)

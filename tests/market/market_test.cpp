@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <memory>
 #include <thread>
 
 #include "ledger/verify.h"
@@ -554,6 +556,60 @@ TEST_P(MarketTest, AWithdrawalOnAnotherServerIsCaughtUnderLock) {
   ASSERT_OK(day);
   ASSERT_EQ(day->size(), 1U);
   EXPECT_EQ(day->i64(0, 0), 1);  // the refused order's count was given back
+}
+
+// On PostgreSQL, another server's transaction holds every stock bucket while buyers order: their
+// batches find no unit they can take, go into the next batch and then alone, and get their units
+// when that transaction lets go. Limits are counted once per order placed.
+TEST_P(MarketTest, OrdersGetTheUnitsAnotherServerHeldOnceItLetsGo) {
+  if (db_->store().dialect() != store::Dialect::postgres) {
+    GTEST_SKIP() << "SQLite has one writer: no bucket is held while another transaction writes";
+  }
+  constexpr int kBuyers = 12;
+  auto in = offer_input(40, 100);
+  in.per_member_total_max = 1;
+  const auto offer = must_offer(in);
+  std::vector<members::MemberView> buyers;
+  for (int i = 0; i < kBuyers; ++i) {
+    buyers.push_back(funded("h" + std::to_string(i) + "@example.com", 1000));
+  }
+  std::unique_ptr<store::Store> other = db_->open_another();
+  std::atomic<bool> held{false}, let_go{false};
+  std::thread holder([&] {
+    auto r = other->write([&](store::Connection& c) -> Result<void> {
+      auto rows =
+          c.query("SELECT bucket FROM market_stock WHERE offer_id = ? FOR UPDATE", {offer.id});
+      if (!rows) return fail(rows.error());
+      held = true;
+      while (!let_go) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return {};
+    });
+    EXPECT_TRUE(r.has_value());
+  });
+  while (!held) std::this_thread::yield();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kBuyers; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = order(buyers[static_cast<std::size_t>(i)], offer.id, "now");
+      if (r) {
+        ++ok;
+      } else {
+        ADD_FAILURE() << r.error().code << ": " << r.error().message;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(ok.load(), 0);  // no unit while every bucket is held
+  let_go = true;
+  holder.join();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kBuyers);
+  EXPECT_EQ(remaining(offer.id), 40 - kBuyers);
+  EXPECT_EQ(count("market_orders"), kBuyers);
+  EXPECT_EQ(count("market_member_counts WHERE orders = 1"), kBuyers);
+  EXPECT_EQ(count("market_member_counts WHERE orders <> 1"), 0);
+  expect_ledger_verifies();
 }
 
 TEST_P(MarketTest, SettlementCountsThePeriodAndExportsCsv) {
