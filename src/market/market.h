@@ -225,6 +225,11 @@ class Market {
   // day_limit_reached, total_limit_reached, insufficient_points (conflict),
   // delivery_address_required, delivery_address_not_applicable, invalid_delivery_address.
   Result<Order> place_order(const OrderInput& input);
+  // place_order for the member of a session token (input.member_id is set from it). When the
+  // token names its member (members::Members::member_hint), the session is read in the same round
+  // trip as the order's own first reads, and must confirm that member. Errors: those of
+  // members::Members::authenticate, then those of place_order.
+  Result<Order> place_order_for_session(std::string_view session_token, OrderInput input);
   // The member's own order. Errors: order_not_found.
   Result<Order> member_order(std::int64_t member_id, std::int64_t order_id);
   Result<OrderPage> member_orders(std::int64_t member_id, std::size_t limit,
@@ -269,6 +274,8 @@ class Market {
   struct BatchedOrder;
   struct OrderBatcher;
   std::optional<Result<Order>> place_batched(BatchedOrder& order);
+  // place_order; with a session token, input.member_id is its hint, confirmed by the session read.
+  Result<Order> place(const OrderInput& input, std::optional<std::string_view> session_token);
   void write_batch(std::span<BatchedOrder* const> batch);
   Result<void> transact(const store::WriteJob& job);
   store::Store& store_;

@@ -550,6 +550,30 @@ Result<void> insert_batch(store::Connection& c, std::span<OrderRow> rows,
 }  // namespace
 
 Result<Order> Market::place_order(const OrderInput& input) {
+  return place(input, std::nullopt);
+}
+
+Result<Order> Market::place_order_for_session(std::string_view session_token, OrderInput input) {
+  if (const auto hint = members::Members::member_hint(session_token)) {
+    input.member_id = *hint;
+    return place(input, session_token);
+  }
+  auto who = members_.authenticate(session_token);
+  if (!who) return fail(who.error());
+  input.member_id = who->member_id;
+  return place(input, std::nullopt);
+}
+
+Result<Order> Market::place(const OrderInput& input,
+                            std::optional<std::string_view> session_token) {
+  // The session's principal must be the member its token named (the hint covered by its hash).
+  const auto confirm = [&](Result<members::Principal> who) -> Result<void> {
+    if (!who) return fail(who.error());
+    if (who->member_id != input.member_id) {
+      return fail(ErrorKind::unauthenticated, "invalid_session", "the session is unknown");
+    }
+    return {};
+  };
   const std::int64_t now = clock_.now_us();
   const Sha256Digest hash = request_hash(input);
   auto replay = [&](const OrderRow& row) -> Result<Order> {
@@ -572,7 +596,15 @@ Result<Order> Market::place_order(const OrderInput& input) {
     // member's points account is read in the same round trip (Connection::run_all).
     auto lease = store_.acquire();
     if (!lease) return fail(lease.error());
+    // With a session token, its session first: the other reads are of the member it named, and
+    // count for nothing unless the session confirms that member.
     std::vector<store::Statement> reads;
+    if (session_token) {
+      auto session = members::Members::session_statement(*session_token);
+      if (!session) return fail(session.error());
+      reads.push_back(std::move(*session));
+    }
+    const std::size_t key_read = reads.size();
     reads.emplace_back("SELECT id FROM market_orders WHERE member_id = ? AND idempotency_key = ?")
         .bind(input.member_id)
         .bind(std::string_view(input.idempotency_key));
@@ -580,8 +612,13 @@ Result<Order> Market::place_order(const OrderInput& input) {
       reads.push_back(members::Members::points_account_statement(input.member_id));
     auto read = (*lease)->run_all(reads);
     if (!read) return fail(read.error());
-    const store::Rows& placed = (*read)[0].rows;
-    if (read->size() > 1) account_rows = std::move((*read)[1].rows);
+    if (session_token) {
+      if (auto ok = confirm(members_.principal_from(std::move((*read)[0].rows))); !ok) {
+        return fail(ok.error());
+      }
+    }
+    const store::Rows& placed = (*read)[key_read].rows;
+    if (read->size() > key_read + 1) account_rows = std::move((*read)[key_read + 1].rows);
     if (!placed.empty()) {
       auto existing = find_order(**lease, "o.id = ?", {placed.i64(0, 0)});
       if (!existing) return fail(existing.error());
@@ -590,6 +627,9 @@ Result<Order> Market::place_order(const OrderInput& input) {
     offer = std::move(seen->offer);
     merchant_account = seen->merchant_account;
   } else {
+    if (session_token) {
+      if (auto ok = confirm(members_.authenticate(*session_token)); !ok) return fail(ok.error());
+    }
     auto lease = store_.acquire();
     if (!lease) return fail(lease.error());
     // One round trip: the offer with its stock, and the order this key placed before, if any.

@@ -236,10 +236,28 @@ struct Credentials {
 
 namespace detail {
 
+// The member id after a token's secret part ("." and 1 to 18 digits, no leading zero); nullopt
+// if there is none or it is malformed.
+std::optional<std::int64_t> token_hint(std::string_view token) {
+  if (token.size() <= kSessionTokenBytes + 1 ||
+      token[kSessionTokenBytes] != kSessionTokenHintSeparator)
+    return std::nullopt;
+  const std::string_view digits = token.substr(kSessionTokenBytes + 1);
+  if (digits.size() > 18 || digits.front() == '0') return std::nullopt;
+  std::int64_t id = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    id = id * 10 + (c - '0');
+  }
+  return id;
+}
+
 // A well-formed token can be looked up; anything else is refused without touching the database.
 bool well_formed_token(std::string_view token) {
-  if (token.size() != kSessionTokenBytes || !token.starts_with(kSessionTokenPrefix)) return false;
-  for (char c : token.substr(kSessionTokenPrefix.size())) {
+  if (token.size() < kSessionTokenBytes || !token.starts_with(kSessionTokenPrefix)) return false;
+  if (token.size() > kSessionTokenBytes && !token_hint(token)) return false;
+  for (char c :
+       token.substr(kSessionTokenPrefix.size(), kSessionTokenBytes - kSessionTokenPrefix.size())) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '_';
     if (!ok) return false;
@@ -435,7 +453,9 @@ void Members::upgrade_hash(std::int64_t member_id, std::string_view password,
 Result<Session> Members::new_session(std::int64_t member_id) {
   std::array<std::uint8_t, 32> secret{};
   random_bytes(secret);
-  Session session{std::string(kSessionTokenPrefix) + base64url(secret), member_id, 0};
+  Session session{std::string(kSessionTokenPrefix) + base64url(secret) +
+                      kSessionTokenHintSeparator + std::to_string(member_id),
+                  member_id, 0};
   TANPU_ASSERT(well_formed_token(session.token));
   const Sha256Digest token_hash = sha256(session.token);
   const std::int64_t now = clock_.now_us();
@@ -484,14 +504,30 @@ Result<void> Members::logout(std::string_view token) {
 }
 
 Result<Principal> Members::authenticate(std::string_view token) {
-  if (!well_formed_token(token)) return invalid_session("the session token is malformed");
-  const Sha256Digest token_hash = sha256(token);
+  auto st = session_statement(token);
+  if (!st) return fail(st.error());
   auto lease = store_.acquire();
   if (!lease) return fail(lease.error());
-  auto rows = (*lease)->query(
+  return principal_from((*lease)->query(st->sql(), st->params()));
+}
+
+Result<store::Statement> Members::session_statement(std::string_view token) {
+  if (!well_formed_token(token)) return invalid_session("the session token is malformed");
+  static const std::string sql =
       "SELECT s.member_id, s.expires_at_us, s.revoked_at_us, m.role, " + std::string(kIsReviewer) +
-          " FROM member_sessions s JOIN members m ON m.id = s.member_id WHERE s.token_hash = ?",
-      {std::span<const std::uint8_t>(token_hash)});
+      " FROM member_sessions s JOIN members m ON m.id = s.member_id WHERE s.token_hash = ?";
+  const Sha256Digest token_hash = sha256(token);
+  store::Statement st(sql);
+  st.bind_owned(std::span<const std::uint8_t>(token_hash));
+  return st;
+}
+
+std::optional<std::int64_t> Members::member_hint(std::string_view token) {
+  if (!well_formed_token(token)) return std::nullopt;
+  return detail::token_hint(token);
+}
+
+Result<Principal> Members::principal_from(Result<store::Rows> rows) {
   if (!rows) return fail(rows.error());
   if (rows->empty()) return invalid_session("the session is unknown");
   if (!rows->is_null(0, 2)) return invalid_session("the session was ended");

@@ -63,13 +63,16 @@ struct RegisterInput {
 
 // A new login session. The token is shown once, here; the database keeps only its SHA-256.
 struct Session {
-  std::string token;  // "tps_" + 43 base64url characters (32 random bytes)
+  std::string token;  // "tps_" + 43 base64url characters (32 random bytes) + "." + member id
   std::int64_t member_id = 0;
   std::int64_t expires_at_us = 0;
 };
 
 inline constexpr std::string_view kSessionTokenPrefix = "tps_";
 inline constexpr std::size_t kSessionTokenBytes = 47;  // prefix + base64url(32 bytes), unpadded
+// A token's secret part is followed by "." and the member's id (Members::member_hint); tokens
+// issued before 2026-12-07 have the secret part alone, and stay valid.
+inline constexpr char kSessionTokenHintSeparator = '.';
 
 struct Options {
   // A session is valid this long after login (no sliding renewal).
@@ -202,6 +205,17 @@ class Members {
   // Who token belongs to. Errors: invalid_session (unauthenticated) if the token is malformed,
   // unknown, expired (by the Clock) or revoked.
   Result<Principal> authenticate(std::string_view token);
+
+  // authenticate in two halves, for a caller that reads the session with its own statements in
+  // one round trip (Connection::run_all): the session's statement (Errors: invalid_session if the
+  // token is malformed), then its rows as the principal (Errors: as authenticate).
+  static Result<store::Statement> session_statement(std::string_view token);
+  Result<Principal> principal_from(Result<store::Rows> rows);
+
+  // The member a well-formed token names, unverified: a hint to read that member's data in the
+  // same round trip as the session, which then must confirm it. The hint is part of the token, so
+  // its hash (the session's key) covers it. nullopt: malformed, or a token without a hint.
+  static std::optional<std::int64_t> member_hint(std::string_view token);
 
   // The member's view. Errors: not_found.
   Result<MemberView> get(std::int64_t member_id);

@@ -79,13 +79,22 @@ class Statement {
         std::string_view(*owned_.emplace_back(std::make_unique<std::string>(std::move(text)))));
     return *this;
   }
+  // A bytes parameter the statement keeps a copy of.
+  Statement& bind_owned(std::span<const std::uint8_t> bytes) {
+    const auto& kept = *owned_bytes_.emplace_back(
+        std::make_unique<std::vector<std::uint8_t>>(bytes.begin(), bytes.end()));
+    params_.emplace_back(std::span<const std::uint8_t>(kept));
+    return *this;
+  }
   const std::string& sql() const { return sql_; }
   std::span<const Param> params() const { return params_; }
 
  private:
   std::string sql_;
   std::vector<Param> params_;
-  std::vector<std::unique_ptr<std::string>> owned_;  // each text keeps its place as this moves
+  // Each text and bytes keeps its place as this moves.
+  std::vector<std::unique_ptr<std::string>> owned_;
+  std::vector<std::unique_ptr<std::vector<std::uint8_t>>> owned_bytes_;
 };
 
 // What one statement of run_all came to: its rows (a query's or RETURNING's) and how many rows it

@@ -198,6 +198,42 @@ TEST_P(MarketRoutesTest, RedeemWriteOffCancelAndSettle) {
   EXPECT_EQ(error_code(r), "order_expired");
 }
 
+// A token that names its member is checked in the round trip of the order's first reads
+// (Market::place_order_for_session). The answers are those of a session checked first: a request
+// whose session is not valid is unauthenticated, however else it is wrong.
+TEST_P(MarketRoutesTest, AnOrderWithoutAValidSessionIsUnauthenticatedFirst) {
+  const auto offer = must_offer(offer_input(5, 100));
+  fund(staff_, 1000);
+  const std::string orders = "/v1/offers/" + std::to_string(offer.id) + "/orders";
+  const std::string pattern = "/v1/offers/{offer_id}/orders";
+  const RouteHeaders key{{"idempotency-key", "k1"}};
+  // Alice's token renamed to the staff member: a token no session has.
+  const std::string renamed =
+      alice_token_.substr(0, members::kSessionTokenBytes) + "." + std::to_string(staff_.id);
+  for (const std::string& token : {renamed, "tps_" + std::string(43, 'x') + ".1"}) {
+    for (const auto& [path, headers] : {std::pair{orders, RouteHeaders{}}, std::pair{orders, key},
+                                        std::pair{std::string("/v1/offers/0/orders"), key}}) {
+      auto r = call(token, "POST", path, pattern, {}, headers);
+      EXPECT_EQ(r.status, 401) << path << " " << r.body;
+      EXPECT_EQ(error_code(r), "invalid_session");
+    }
+  }
+  // Twice, so that the second finds the offer remembered and reads the session with the key.
+  for (int i = 0; i < 2; ++i) {
+    auto r = call(staff_token_, "POST", orders, pattern, {}, {{"idempotency-key", "bad key!"}});
+    EXPECT_EQ(error_code(r), "invalid_idempotency_key");
+    r = call(staff_token_, "POST", orders, pattern, {},
+             {{"idempotency-key", "s" + std::to_string(i)}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(json::parse(r.body)["member_id"], staff_.id);
+  }
+  ASSERT_OK(members_->logout(staff_token_));
+  auto r = call(staff_token_, "POST", orders, pattern, {}, {{"idempotency-key", "s0"}});
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(error_code(r), "invalid_session");
+  EXPECT_EQ(count("market_orders"), 2);
+}
+
 TEST_P(MarketRoutesTest, MerchantsAreTheOperatorsAndOffersAreValidated) {
   const json merchant{
       {"name", "Metro Shop"},

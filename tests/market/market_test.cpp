@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "core/crypto.h"
 #include "ledger/verify.h"
 #include "market/market_fixture.h"
 
@@ -556,6 +557,61 @@ TEST_P(MarketTest, AWithdrawalOnAnotherServerIsCaughtUnderLock) {
   ASSERT_OK(day);
   ASSERT_EQ(day->size(), 1U);
   EXPECT_EQ(day->i64(0, 0), 1);  // the refused order's count was given back
+}
+
+// An order for a session token that names its member reads the session with the order's first
+// reads: the order is that member's, and a token without a live session of that member places
+// nothing, whether or not this server remembers the offer. A token without a hint (issued before
+// tokens named their member) is authenticated first.
+TEST_P(MarketTest, AnOrderForASessionTokenIsItsMembersAndNeedsALiveSession) {
+  const auto offer = must_offer(offer_input(5, 100));
+  const auto a = funded("a@example.com", 1000);
+  const auto b = funded("b@example.com", 1000);
+  auto session = members_->login("a@example.com", "s3cret-pass");
+  ASSERT_OK(session);
+  const auto place = [&](market::Market& m, const std::string& token, std::string key) {
+    return m.place_order_for_session(token, {0, offer.id, std::move(key), std::nullopt});
+  };
+  // The first order reads the offer; the second finds it remembered.
+  for (const char* key : {"k1", "k2"}) {
+    auto placed = place(*market_, session->token, key);
+    ASSERT_OK(placed);
+    EXPECT_EQ(placed->member_id, a.id);
+  }
+  EXPECT_EQ(account(a.points_account_id).debits_pending, 200);
+
+  const auto before_a = snapshot(a, offer.id);
+  const auto before_b = snapshot(b, offer.id);
+  const std::string renamed =
+      session->token.substr(0, members::kSessionTokenBytes) + "." + std::to_string(b.id);
+  auto fresh = make_market({});  // has not read the offer
+  for (market::Market* m : {market_.get(), fresh.get()}) {
+    expect_refused(place(*m, renamed, "k3"), "invalid_session");
+    expect_refused(place(*m, "tps_not-a-token", "k3"), "invalid_session");
+  }
+  ASSERT_OK(members_->logout(session->token));
+  auto fresh_again = make_market({});
+  for (market::Market* m : {market_.get(), fresh_again.get()}) {
+    expect_refused(place(*m, session->token, "k3"), "invalid_session");
+    expect_refused(place(*m, session->token, "k1"), "invalid_session");  // not even a replay
+  }
+  EXPECT_EQ(snapshot(a, offer.id), before_a);
+  EXPECT_EQ(snapshot(b, offer.id), before_b);
+
+  const std::string legacy = "tps_" + std::string(43, 'L');
+  const Sha256Digest hash = sha256(legacy);
+  ASSERT_OK(db_->store().write([&](store::Connection& c) -> Result<void> {
+    auto n = c.exec(
+        "INSERT INTO member_sessions (token_hash, member_id, created_at_us, expires_at_us) "
+        "VALUES (?, ?, ?, ?)",
+        {std::span<const std::uint8_t>(hash), b.id, clock_.now_us(), clock_.now_us() + kDayUs});
+    if (!n) return fail(n.error());
+    return {};
+  }));
+  auto placed = place(*market_, legacy, "k1");
+  ASSERT_OK(placed);
+  EXPECT_EQ(placed->member_id, b.id);
+  expect_ledger_verifies();
 }
 
 // On PostgreSQL, another server's transaction holds every stock bucket while buyers order: their

@@ -282,7 +282,7 @@ TEST_P(MembersTest, LoginWithEitherIdentifierInAnyFormat) {
     auto session = login(id);
     ASSERT_OK(session);
     EXPECT_TRUE(session->token.starts_with("tps_")) << session->token;
-    EXPECT_EQ(session->token.size(), members::kSessionTokenBytes);
+    EXPECT_EQ(session->token.substr(members::kSessionTokenBytes), "." + std::to_string(view.id));
     EXPECT_EQ(session->member_id, view.id);
     EXPECT_EQ(session->expires_at_us, kStartUs + members::Options{}.session_ttl_s * 1'000'000);
     auto who = members_->authenticate(session->token);
@@ -291,6 +291,61 @@ TEST_P(MembersTest, LoginWithEitherIdentifierInAnyFormat) {
     EXPECT_EQ(who->role, Role::member);
   }
   EXPECT_EQ(count("member_sessions"), 4);
+}
+
+// A token ends in its member's id: a hint for reading the member's data in the round trip that
+// reads the session. The token's hash covers it, so a token naming another member has no session.
+TEST_P(MembersTest, ATokenNamesItsMemberAndOnlyItsOwnSessionConfirmsIt) {
+  const auto view = must_register(std::nullopt, "hint@example.com");
+  const auto other = must_register(std::nullopt, "other@example.com");
+  auto session = login("hint@example.com");
+  ASSERT_OK(session);
+  EXPECT_EQ(members::Members::member_hint(session->token), view.id);
+  auto statement = members::Members::session_statement(session->token);
+  ASSERT_OK(statement);
+  auto lease = db_->store().acquire();
+  ASSERT_OK(lease);
+  auto who = members_->principal_from((*lease)->query(statement->sql(), statement->params()));
+  ASSERT_OK(who);
+  EXPECT_EQ(who->member_id, view.id);
+
+  const std::string secret = session->token.substr(0, members::kSessionTokenBytes);
+  const std::string renamed = secret + "." + std::to_string(other.id);
+  EXPECT_EQ(members::Members::member_hint(renamed), other.id);
+  auto refused = members_->authenticate(renamed);
+  ASSERT_FALSE(refused.has_value());
+  expect_error(refused.error(), ErrorKind::unauthenticated, "invalid_session", "");
+  for (const std::string suffix :
+       {".", ".0", ".01", ".-1", ".1a", ". 1", "1", "..1", ".1 ", ".1234567890123456789"}) {
+    const std::string token = secret + suffix;
+    EXPECT_FALSE(members::Members::member_hint(token).has_value()) << token;
+    EXPECT_FALSE(members::Members::session_statement(token).has_value()) << token;
+    auto r = members_->authenticate(token);
+    ASSERT_FALSE(r.has_value()) << token;
+    expect_error(r.error(), ErrorKind::unauthenticated, "invalid_session", "");
+  }
+}
+
+// Tokens issued before tokens named their member are the secret part alone, and stay valid.
+TEST_P(MembersTest, ATokenWithoutAMemberHintIsStillASession) {
+  const auto view = must_register(std::nullopt, "legacy@example.com");
+  const std::string legacy = "tps_" + std::string(43, 'L');
+  const Sha256Digest hash = sha256(legacy);
+  auto written = db_->store().write([&](store::Connection& c) -> Result<void> {
+    auto n = c.exec(
+        "INSERT INTO member_sessions (token_hash, member_id, created_at_us, expires_at_us) "
+        "VALUES (?, ?, ?, ?)",
+        {std::span<const std::uint8_t>(hash), view.id, kStartUs, kStartUs + 3'600'000'000});
+    if (!n) return fail(n.error());
+    return {};
+  });
+  ASSERT_OK(written);
+  EXPECT_FALSE(members::Members::member_hint(legacy).has_value());
+  auto who = members_->authenticate(legacy);
+  ASSERT_OK(who);
+  EXPECT_EQ(who->member_id, view.id);
+  ASSERT_OK(members_->logout(legacy));
+  EXPECT_FALSE(members_->authenticate(legacy).has_value());
 }
 
 TEST_P(MembersTest, WrongPasswordAndUnknownLoginLookTheSame) {
