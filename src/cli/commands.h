@@ -70,9 +70,10 @@ struct FlashSaleBenchArgs {
   std::int64_t buyers = 20'000;
   int connections = 256;
   int servers = 1;  // tanpu serve processes sharing the database (PostgreSQL only for > 1)
-  // Request handler threads of each server: 16 suits this 2-core machine (serve's default, 32,
-  // suits larger ones; more threads than cores only add context switches here).
-  int worker_threads = 16;
+  // Request handler threads of each server: serve's default. (Until 2026-12-07 the bench ran 16,
+  // better on this 2-core machine then; since a buyer's session is read with its other reads, 32
+  // measure a lower p99 on PostgreSQL and the same on SQLite: docs/benchmarks.md.)
+  int worker_threads = static_cast<int>(Config{}.worker_threads);
   bool json = false;
 };
 int run_bench_flash_sale(const Config& config, const FlashSaleBenchArgs& args);
