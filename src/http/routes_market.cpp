@@ -363,7 +363,10 @@ Result<market::OrderInput> order_input(Request& request) {
   if (!offer) return fail(offer.error());
   auto key = idempotency_key(request);
   if (!key) return fail(key.error());
-  market::OrderInput in{0, *offer, std::move(*key), std::nullopt};
+  market::OrderInput in{.member_id = 0,
+                        .offer_id = *offer,
+                        .idempotency_key = std::move(*key),
+                        .delivery_address = std::nullopt};
   if (!request.body.empty()) {
     auto body = parse_json(request.body);
     if (!body) return fail(body.error());

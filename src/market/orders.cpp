@@ -470,7 +470,7 @@ std::vector<store::Param> array_params(const std::vector<std::string>& arrays) {
 // the total row of `total_members`. Each is read by its primary key (member_id = ANY): a join
 // with the members' array was planned, on a table the planner still thought small, as a scan of
 // every row of the offer, milliseconds with the rows locked.
-Result<void> uncount_batch(store::Connection& c, std::int64_t offer_id, std::int64_t day,
+Result<void> uncount_batch(store::Connection& c, const Offer& offer, std::int64_t day,
                            const std::vector<std::int64_t>& day_members,
                            const std::vector<std::int64_t>& total_members) {
   std::vector<store::Statement> updates;
@@ -481,7 +481,7 @@ Result<void> uncount_batch(store::Connection& c, std::int64_t offer_id, std::int
         .emplace_back(
             "UPDATE market_member_counts SET orders = orders - 1 WHERE offer_id = ? AND day = ? "
             "AND member_id = ANY(CAST(? AS BIGINT[])) AND orders > 0")
-        .bind(offer_id)
+        .bind(offer.id)
         .bind(row_day)
         .bind_owned(store::pg_bigint_array(*members));
   }
@@ -862,7 +862,8 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     if (!admitted) return fail(admitted.error());
     std::vector<std::size_t> wanting;  // indexes of the orders both limits admitted
     // The members whose day or total limit was counted for no order.
-    std::vector<std::int64_t> uncount_day, uncount_total;
+    std::vector<std::int64_t> uncount_day;
+    std::vector<std::int64_t> uncount_total;
     auto give_back_limits = [&](std::size_t i) {
       const auto [day_ok, total_ok] = (*admitted)[i];
       const std::int64_t member = batch[i]->input->member_id;
@@ -904,7 +905,7 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
       return c.release(kCounted);
     }
     if (auto r = c.release(kCounted); !r) return fail(r.error());
-    if (auto r = uncount_batch(c, offer.id, day, uncount_day, uncount_total); !r) return r;
+    if (auto r = uncount_batch(c, offer, day, uncount_day, uncount_total); !r) return r;
     if (auto r = insert_batch(c, rows, keys, offer.fulfilment == Fulfilment::physical); !r) {
       return r;
     }

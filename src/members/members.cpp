@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -232,10 +233,6 @@ struct Credentials {
   std::string password_hash;
 };
 
-}  // namespace
-
-namespace detail {
-
 // The member id after a token's secret part ("." and 1 to 18 digits, no leading zero); nullopt
 // if there is none or it is malformed.
 std::optional<std::int64_t> token_hint(std::string_view token) {
@@ -245,24 +242,27 @@ std::optional<std::int64_t> token_hint(std::string_view token) {
   const std::string_view digits = token.substr(kSessionTokenBytes + 1);
   if (digits.size() > 18 || digits.front() == '0') return std::nullopt;
   std::int64_t id = 0;
-  for (char c : digits) {
+  for (const char c : digits) {
     if (c < '0' || c > '9') return std::nullopt;
     id = id * 10 + (c - '0');
   }
   return id;
 }
 
+}  // namespace
+
+namespace detail {
+
 // A well-formed token can be looked up; anything else is refused without touching the database.
 bool well_formed_token(std::string_view token) {
   if (token.size() < kSessionTokenBytes || !token.starts_with(kSessionTokenPrefix)) return false;
   if (token.size() > kSessionTokenBytes && !token_hint(token)) return false;
-  for (char c :
-       token.substr(kSessionTokenPrefix.size(), kSessionTokenBytes - kSessionTokenPrefix.size())) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
+  return std::ranges::all_of(
+      token.substr(kSessionTokenPrefix.size(), kSessionTokenBytes - kSessionTokenPrefix.size()),
+      [](const char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_';
+      });
 }
 
 std::unexpected<Error> invalid_session(std::string why) {
@@ -453,9 +453,10 @@ void Members::upgrade_hash(std::int64_t member_id, std::string_view password,
 Result<Session> Members::new_session(std::int64_t member_id) {
   std::array<std::uint8_t, 32> secret{};
   random_bytes(secret);
-  Session session{std::string(kSessionTokenPrefix) + base64url(secret) +
-                      kSessionTokenHintSeparator + std::to_string(member_id),
-                  member_id, 0};
+  Session session{.token = std::string(kSessionTokenPrefix) + base64url(secret) +
+                           kSessionTokenHintSeparator + std::to_string(member_id),
+                  .member_id = member_id,
+                  .expires_at_us = 0};
   TANPU_ASSERT(well_formed_token(session.token));
   const Sha256Digest token_hash = sha256(session.token);
   const std::int64_t now = clock_.now_us();
@@ -524,7 +525,7 @@ Result<store::Statement> Members::session_statement(std::string_view token) {
 
 std::optional<std::int64_t> Members::member_hint(std::string_view token) {
   if (!well_formed_token(token)) return std::nullopt;
-  return detail::token_hint(token);
+  return token_hint(token);
 }
 
 Result<Principal> Members::principal_from(Result<store::Rows> rows) {

@@ -570,7 +570,10 @@ TEST_P(MarketTest, AnOrderForASessionTokenIsItsMembersAndNeedsALiveSession) {
   auto session = members_->login("a@example.com", "s3cret-pass");
   ASSERT_OK(session);
   const auto place = [&](market::Market& m, const std::string& token, std::string key) {
-    return m.place_order_for_session(token, {0, offer.id, std::move(key), std::nullopt});
+    return m.place_order_for_session(token, {.member_id = 0,
+                                             .offer_id = offer.id,
+                                             .idempotency_key = std::move(key),
+                                             .delivery_address = std::nullopt});
   };
   // The first order reads the offer; the second finds it remembered.
   for (const char* key : {"k1", "k2"}) {
@@ -626,11 +629,13 @@ TEST_P(MarketTest, OrdersGetTheUnitsAnotherServerHeldOnceItLetsGo) {
   in.per_member_total_max = 1;
   const auto offer = must_offer(in);
   std::vector<members::MemberView> buyers;
+  buyers.reserve(kBuyers);
   for (int i = 0; i < kBuyers; ++i) {
     buyers.push_back(funded("h" + std::to_string(i) + "@example.com", 1000));
   }
   std::unique_ptr<store::Store> other = db_->open_another();
-  std::atomic<bool> held{false}, let_go{false};
+  std::atomic<bool> held{false};
+  std::atomic<bool> let_go{false};
   std::thread holder([&] {
     auto r = other->write([&](store::Connection& c) -> Result<void> {
       auto rows =
@@ -645,6 +650,7 @@ TEST_P(MarketTest, OrdersGetTheUnitsAnotherServerHeldOnceItLetsGo) {
   while (!held) std::this_thread::yield();
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
+  threads.reserve(kBuyers);
   for (int i = 0; i < kBuyers; ++i) {
     threads.emplace_back([&, i] {
       auto r = order(buyers[static_cast<std::size_t>(i)], offer.id, "now");
