@@ -923,9 +923,13 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     return {};
   };
   const bool written = transact(job).has_value();
-  const bool sold_out = written && std::ranges::any_of(error, [](const auto& e) {
-                          return e && e->code == "sold_out";
-                        });
+  // The batch's sold_out, which the offer's queued orders get too (below).
+  std::optional<Error> sold_out;
+  if (const auto it =
+          std::ranges::find_if(error, [](const auto& e) { return e && e->code == "sold_out"; });
+      written && it != error.end()) {
+    sold_out = *it;
+  }
   OrderBatcher& b = *batcher_;
   const std::lock_guard lock(b.mu);
   std::vector<BatchedOrder*> again;
@@ -947,7 +951,7 @@ void Market::write_batch(std::span<BatchedOrder* const> batch_in) {
     std::erase_if(b.queue, [&](BatchedOrder* o) {
       if (o->offer->id != offer.id) return false;
       o->outcome = Outcome::refused;
-      o->error = conflict("sold_out", "the offer is sold out").error();
+      o->error = sold_out;
       return true;
     });
   }

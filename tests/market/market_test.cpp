@@ -10,7 +10,6 @@
 #include <memory>
 #include <thread>
 
-#include "core/crypto.h"
 #include "ledger/verify.h"
 #include "market/market_fixture.h"
 
@@ -602,15 +601,7 @@ TEST_P(MarketTest, AnOrderForASessionTokenIsItsMembersAndNeedsALiveSession) {
   EXPECT_EQ(snapshot(b, offer.id), before_b);
 
   const std::string legacy = "tps_" + std::string(43, 'L');
-  const Sha256Digest hash = sha256(legacy);
-  ASSERT_OK(db_->store().write([&](store::Connection& c) -> Result<void> {
-    auto n = c.exec(
-        "INSERT INTO member_sessions (token_hash, member_id, created_at_us, expires_at_us) "
-        "VALUES (?, ?, ?, ?)",
-        {std::span<const std::uint8_t>(hash), b.id, clock_.now_us(), clock_.now_us() + kDayUs});
-    if (!n) return fail(n.error());
-    return {};
-  }));
+  insert_session(legacy, b.id);
   auto placed = place(*market_, legacy, "k1");
   ASSERT_OK(placed);
   EXPECT_EQ(placed->member_id, b.id);

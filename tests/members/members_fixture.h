@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/crypto.h"
 #include "core/id.h"
 #include "ledger/ledger.h"
 #include "members/members.h"
@@ -114,6 +115,22 @@ class MembersFixture : public EngineTest {
         {std::move(phone), std::move(email), "s3cret-pass", "Test Member"}, role);
     EXPECT_TRUE(view.has_value()) << (view ? "" : view.error().code);
     return view ? *view : members::MemberView{};
+  }
+
+  // A live session of `token` for the member, written as login writes one: for tokens login no
+  // longer issues (the format before tokens named their member).
+  void insert_session(const std::string& token, std::int64_t member_id) {
+    const Sha256Digest hash = sha256(token);
+    auto written = db_->store().write([&](store::Connection& c) -> Result<void> {
+      auto n = c.exec(
+          "INSERT INTO member_sessions (token_hash, member_id, created_at_us, expires_at_us) "
+          "VALUES (?, ?, ?, ?)",
+          {std::span<const std::uint8_t>(hash), member_id, clock_.now_us(),
+           clock_.now_us() + 3'600'000'000});
+      if (!n) return fail(n.error());
+      return {};
+    });
+    ASSERT_OK(written);
   }
 
   members::Keys keys_ = fixed_test_keys();

@@ -330,16 +330,7 @@ TEST_P(MembersTest, ATokenNamesItsMemberAndOnlyItsOwnSessionConfirmsIt) {
 TEST_P(MembersTest, ATokenWithoutAMemberHintIsStillASession) {
   const auto view = must_register(std::nullopt, "legacy@example.com");
   const std::string legacy = "tps_" + std::string(43, 'L');
-  const Sha256Digest hash = sha256(legacy);
-  auto written = db_->store().write([&](store::Connection& c) -> Result<void> {
-    auto n = c.exec(
-        "INSERT INTO member_sessions (token_hash, member_id, created_at_us, expires_at_us) "
-        "VALUES (?, ?, ?, ?)",
-        {std::span<const std::uint8_t>(hash), view.id, kStartUs, kStartUs + 3'600'000'000});
-    if (!n) return fail(n.error());
-    return {};
-  });
-  ASSERT_OK(written);
+  insert_session(legacy, view.id);
   EXPECT_FALSE(members::Members::member_hint(legacy).has_value());
   auto who = members_->authenticate(legacy);
   ASSERT_OK(who);
