@@ -172,7 +172,8 @@ int main(int argc, char** argv) {
   bi.add_option("--members", ib.members, "members the records spread over")
       ->check(CLI::Range(std::int64_t{10}, std::int64_t{1'000'000}));
   bi.add_option("--clients", ib.clients, "concurrent senders")->check(CLI::Range(1, 64));
-  bi.add_option("--baseline-max", ib.baseline_max, "records for the baseline")
+  bi.add_option("--baseline-max", ib.baseline_max,
+                "records for the baseline (and for grouped single-record requests)")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{1'000'000}));
   bi.add_option("--latency-requests", ib.latency_requests, "single-record pushes timed")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{1'000'000}));

@@ -17,10 +17,12 @@ std::vector<store::Migration> all_migrations() {
   return all;
 }
 
-Result<std::unique_ptr<store::Store>> open_store(const Config& config, int* applied) {
+Result<std::unique_ptr<store::Store>> open_store(const Config& config, int* applied,
+                                                 std::size_t group_jobs_max) {
   store::Options options;
   options.url = config.database_url;
   options.read_connections = static_cast<std::size_t>(config.read_connections);
+  options.group_jobs_max = group_jobs_max;
   auto store = store::Store::open(options);
   if (!store) return std::unexpected(store.error());
   auto lease = (*store)->acquire();
@@ -64,7 +66,7 @@ Result<points::Policy> points_policy(const Config& config, const methodology::Ca
   return policy;
 }
 
-Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
+Result<std::unique_ptr<Runtime>> open_runtime(const Config& config, std::size_t group_jobs_max) {
   auto rt = std::make_unique<Runtime>();
   auto catalog = load_catalog(config);
   if (!catalog) return std::unexpected(catalog.error());
@@ -73,7 +75,7 @@ Result<std::unique_ptr<Runtime>> open_runtime(const Config& config) {
   if (!policy) return std::unexpected(policy.error());
   rt->intake.points = std::move(*policy);
   rt->evaluators = std::make_unique<methodology::EvaluatorPool>(rt->catalog);
-  auto store = open_store(config);
+  auto store = open_store(config, nullptr, group_jobs_max);
   if (!store) return std::unexpected(store.error());
   rt->store = std::move(*store);
   auto keys = members::load_or_create_keys(config.secret_key_file);

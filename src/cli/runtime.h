@@ -28,7 +28,10 @@ namespace tanpu::cli {
 std::vector<store::Migration> all_migrations();
 
 // Opens the store named by the config and applies the migrations. Returns how many were applied.
-Result<std::unique_ptr<store::Store>> open_store(const Config& config, int* applied = nullptr);
+// group_jobs_max: at most this many write jobs share one commit. 1 gives every job a transaction
+// of its own, the conventional design that `tanpu bench ingest` measures as its baseline.
+Result<std::unique_ptr<store::Store>> open_store(const Config& config, int* applied = nullptr,
+                                                 std::size_t group_jobs_max = store::kGroupJobsMax);
 
 struct Runtime {
   SystemClock clock;
@@ -55,7 +58,8 @@ Result<std::shared_ptr<const methodology::Catalog>> load_catalog(const Config& c
 
 // The catalog (first: a broken data set stops the start before anything opens), then the store
 // (migrated), ledger and members (with the key file, created if missing).
-Result<std::unique_ptr<Runtime>> open_runtime(const Config& config);
+Result<std::unique_ptr<Runtime>> open_runtime(const Config& config,
+                                              std::size_t group_jobs_max = store::kGroupJobsMax);
 
 // Sets the log level from the config.
 void apply_log_level(const Config& config);

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/runtime.h"
+#include "cli/serve_app.h"
 #include "core/assert.h"
 #include "core/log.h"
 #include "http/app.h"
@@ -115,14 +116,7 @@ int run_serve(const Config& config) {
   }
   auto listen = parse_listen(config.listen);
   http::Metrics metrics;
-  http::App app{*(*rt)->store,   *(*rt)->ledger,   *(*rt)->members, *(*rt)->evaluators,
-                *(*rt)->sources, *(*rt)->consents, metrics,         (*rt)->clock};
-  app.intake = &(*rt)->intake;
-  app.points = (*rt)->points.get();
-  app.market = (*rt)->market.get();
-  app.lotteries = (*rt)->lotteries.get();
-  app.donations = (*rt)->donations.get();
-  app.orgs = (*rt)->orgs.get();
+  http::App app = serve_app(**rt, metrics);
   http::Router router;
   http::add_all_routes(router, app);
   http::ServerOptions options;

@@ -13,6 +13,9 @@
 
 namespace tanpu::store {
 
+// At most this many write jobs share one commit, unless Options say otherwise.
+inline constexpr std::size_t kGroupJobsMax = 512;
+
 struct Options {
   // "sqlite:var/tanpu.db" (or a plain path), or a libpq URL "postgresql://…" / "postgres://…".
   std::string url = "sqlite:var/tanpu.db";
@@ -21,7 +24,7 @@ struct Options {
   // Writers that take jobs from the write queue. SQLite always uses exactly 1 (one writer).
   std::size_t write_connections = 2;
   // At most this many jobs are committed together in one group.
-  std::size_t group_jobs_max = 512;
+  std::size_t group_jobs_max = kGroupJobsMax;
   // SQLite page cache per connection, in KiB.
   std::size_t sqlite_cache_kib = 256 * 1024;
   // How long a reader waits for a free connection before failing with `unavailable`.

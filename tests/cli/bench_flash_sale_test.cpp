@@ -22,9 +22,7 @@ TEST_P(CliFlashSale, SellsExactlyTheUnitsAndNothingMore) {
       std::string("bench flash-sale --store ") + (pg ? "postgres --servers 2" : "sqlite") +
       " --units 40 --buyers 400 --connections 32 --json --data " + TANPU_SOURCE_DIR + "/data");
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  const auto end = r.out.find_last_not_of('\n');
-  const auto start = r.out.rfind('\n', end);
-  const json out = json::parse(r.out.substr(start == std::string::npos ? 0 : start + 1));
+  const json out = json::parse(last_output_line(r.out));
   EXPECT_EQ(out["bench"], "flash-sale");
   EXPECT_EQ(out["servers"], pg ? 2 : 1);
   EXPECT_EQ(out["orders"], 40);

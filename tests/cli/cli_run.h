@@ -34,6 +34,15 @@ inline CmdResult tanpu(const std::string& args, const std::string& stdin_text = 
   return r;
 }
 
+// The last non-empty line of a command's output: where `--json` commands print their result.
+inline std::string last_output_line(const std::string& out) {
+  const auto end = out.find_last_not_of('\n');
+  if (end == std::string::npos) return "";
+  const auto newline = out.rfind('\n', end);
+  const auto start = newline == std::string::npos ? 0 : newline + 1;
+  return out.substr(start, end + 1 - start);
+}
+
 inline std::uint16_t free_port() {
   return cli::free_loopback_port();
 }

@@ -20,9 +20,7 @@ using nlohmann::json;
 class CliSimulate : public EngineTest {};
 
 json last_line(const std::string& out) {
-  const auto end = out.find_last_not_of('\n');
-  const auto start = out.rfind('\n', end);
-  return json::parse(out.substr(start == std::string::npos ? 0 : start + 1), nullptr, false);
+  return json::parse(last_output_line(out), nullptr, false);
 }
 
 TEST_P(CliSimulate, EveryProfileWithFaultsCreditsExactlyWhatTheAccountsHold) {
