@@ -171,7 +171,8 @@ void PostgresConnection::ResultDeleter::operator()(pg_result* r) const {
   PQclear(r);
 }
 
-Result<std::unique_ptr<PostgresConnection>> PostgresConnection::open(const std::string& url) {
+Result<std::unique_ptr<PostgresConnection>> PostgresConnection::open(const std::string& url,
+                                                                     PostgresOptions options) {
   pg_conn* conn = PQconnectdb(url.c_str());
   if (conn == nullptr)
     return fail(ErrorKind::unavailable, "db_unavailable", "postgres: out of memory");
@@ -180,7 +181,7 @@ Result<std::unique_ptr<PostgresConnection>> PostgresConnection::open(const std::
     PQfinish(conn);
     return fail(ErrorKind::unavailable, "db_unavailable", std::move(message));
   }
-  std::unique_ptr<PostgresConnection> pg(new PostgresConnection(conn));
+  std::unique_ptr<PostgresConnection> pg(new PostgresConnection(conn, options));
   if (auto r = pg->configure(); !r) return std::unexpected(r.error());
   return pg;
 }
@@ -200,6 +201,8 @@ Result<void> PostgresConnection::configure() {
       !r) {
     return r;
   }
+  if (options_.generic_plans)
+    if (auto r = exec_script("SET plan_cache_mode = force_generic_plan"); !r) return r;
   auto sync = query("SHOW synchronous_commit");
   if (!sync) return std::unexpected(sync.error());
   TANPU_ASSERT_MSG(sync->text(0, 0) == "on", "postgres: synchronous_commit is not on");

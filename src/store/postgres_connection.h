@@ -18,11 +18,19 @@ struct pg_result;
 
 namespace tanpu::store {
 
+struct PostgresOptions {
+  // plan_cache_mode = force_generic_plan: a prepared statement is planned once, not again for the
+  // values of each run (the store's write connections; docs/storage.md, "Performance notes").
+  bool generic_plans = false;
+};
+
 class PostgresConnection final : public Connection {
  public:
   // Connects with a libpq URL or conninfo string and makes commits durable
   // (synchronous_commit=on). Fails with kind unavailable, code "db_unavailable", if it cannot.
-  static Result<std::unique_ptr<PostgresConnection>> open(const std::string& url);
+  // The options' settings hold for the session, and again after a reconnect.
+  static Result<std::unique_ptr<PostgresConnection>> open(const std::string& url,
+                                                          PostgresOptions options = {});
   ~PostgresConnection() override;
   PostgresConnection(const PostgresConnection&) = delete;
   PostgresConnection& operator=(const PostgresConnection&) = delete;
@@ -63,7 +71,7 @@ class PostgresConnection final : public Connection {
   };
   using ResultPtr = std::unique_ptr<pg_result, ResultDeleter>;
 
-  explicit PostgresConnection(pg_conn* conn) : conn_(conn) {}
+  PostgresConnection(pg_conn* conn, PostgresOptions options) : conn_(conn), options_(options) {}
   Result<void> configure();
   Result<void> ensure_connected();
   Result<const Prepared*> prepare(std::string_view sql, std::span<const Param> params);
@@ -91,6 +99,7 @@ class PostgresConnection final : public Connection {
   Error error(const pg_result* result, std::string_view sql) const;
 
   pg_conn* conn_;
+  PostgresOptions options_;
   // SAVEPOINT and RELEASE SAVEPOINT commands, and statements given to run_deferred, not sent yet.
   // They go to the server with the next round trip (in one pipeline, or one simple query), so they
   // cost none of their own; a savepoint released or rolled back to with nothing sent in between is

@@ -319,12 +319,18 @@ Result<Engine> sqlite_engine(const Options& options, std::string path) {
 }
 
 Engine postgres_engine(const Options& options) {
-  Connect connect = [url = options.url]() -> Result<std::unique_ptr<Connection>> {
-    auto c = PostgresConnection::open(url);
-    if (!c) return std::unexpected(c.error());
-    return std::unique_ptr<Connection>(std::move(*c));
+  auto connect = [url = options.url](PostgresOptions o) -> Connect {
+    return [url, o]() -> Result<std::unique_ptr<Connection>> {
+      auto c = PostgresConnection::open(url, o);
+      if (!c) return std::unexpected(c.error());
+      return std::unique_ptr<Connection>(std::move(*c));
+    };
   };
-  return Engine{Dialect::postgres, connect, connect, options.write_connections};
+  // The write path's statements look rows up and change them by key, or join arrays of keys: their
+  // plan does not depend on the values bound, and PostgreSQL's default would plan some of them
+  // again at every run (docs/storage.md, "Performance notes").
+  return Engine{Dialect::postgres, connect({}), connect({.generic_plans = true}),
+                options.write_connections};
 }
 
 Result<Engine> engine_for(const Options& options) {

@@ -185,6 +185,39 @@ TEST_P(StoreTest, WritesSurviveALostWriterConnection) {
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM w"), 30);
 }
 
+// PostgreSQL only: the write connections plan their statements once (generic plans), also after
+// they reconnect; the read pool keeps PostgreSQL's default.
+TEST_P(StoreTest, WriteConnectionsUseGenericPlansAndReadersTheDefault) {
+  if (engine() != test::Engine::postgres) GTEST_SKIP() << "PostgreSQL only";
+  open([](Options& o) { o.write_connections = 1; });  // so the writer asked is the one killed
+  const auto writer_mode = [&] {
+    auto mode = store().write_value<std::string>([](Connection& c) -> Result<std::string> {
+      auto rows = c.query("SELECT current_setting('plan_cache_mode') || ' ' || pg_backend_pid()");
+      if (!rows) return std::unexpected(rows.error());
+      return std::string(rows->text(0, 0));
+    });
+    EXPECT_OK(mode);
+    return mode ? *mode : std::string();
+  };
+  const std::string first = writer_mode();
+  ASSERT_TRUE(first.starts_with("force_generic_plan ")) << first;
+  const std::string pid = first.substr(first.find(' ') + 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM (SELECT pg_terminate_backend(" + pid + ")) killed"), 1);
+  // The job that finds the session gone fails; the next ones run on the new session.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto r = store().write([](Connection& c) { return insert_w(c, 7, 7); });
+    if (r) break;
+  }
+  const std::string again = writer_mode();
+  EXPECT_TRUE(again.starts_with("force_generic_plan ")) << again;
+  EXPECT_NE(again, first);  // a new session
+  auto lease = store().acquire();
+  ASSERT_OK(lease);
+  auto rows = (*lease)->query("SELECT current_setting('plan_cache_mode')");
+  ASSERT_OK(rows);
+  EXPECT_EQ(rows->text(0, 0), "auto");
+}
+
 TEST_P(StoreTest, ConcurrentIncrementsAreNotLost) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
