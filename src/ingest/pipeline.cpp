@@ -242,6 +242,35 @@ BatchSummary Pipeline::summarise(const std::vector<RecordOutcome>& outcomes) {
   return s;
 }
 
+namespace {
+
+// The store's scheduling keys of a batch (Store::write_keyed): its partner user references, each
+// standing for the member it is bound to, hashed. The batch locks its members' rows on PostgreSQL
+// (lock_members), so two batches of the same members run one after the other whatever the store
+// does; with these keys the store does not start them side by side, where one would only wait.
+// A collision only schedules two batches apart that could have run together. SQLite has one
+// writer: no keys.
+std::vector<std::int64_t> member_keys(const Source& source, const std::vector<Item>& items,
+                                      store::Dialect dialect) {
+  std::vector<std::int64_t> keys;
+  if (dialect != store::Dialect::postgres) return keys;
+  keys.reserve(items.size());
+  std::string key = source.id + '\x1f';
+  const std::size_t prefix = key.size();
+  for (const Item& it : items) {
+    if (it.decided || it.user_ref.empty()) continue;
+    key.resize(prefix);
+    key += it.user_ref;
+    keys.push_back(static_cast<std::int64_t>(std::hash<std::string>{}(key)));
+  }
+  std::ranges::sort(keys);
+  const auto [end, last] = std::ranges::unique(keys);
+  keys.erase(end, last);
+  return keys;
+}
+
+}  // namespace
+
 Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::string_view body,
                                                     const store::WriteJob& before) {
   auto items = parse_body(body);
@@ -271,12 +300,15 @@ Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::s
     if (!inserted) it.first_of_id = at->second;
   }
   for (auto& it : w.items) it.decided_before_write = it.decided;
-  auto written = store_.write([&](store::Connection& c) -> Result<void> {
-    if (before) {
-      if (auto r = before(c); !r) return r;
-    }
-    return run(c, w);
-  });
+  const std::vector<std::int64_t> keys = member_keys(source, w.items, store_.dialect());
+  auto written = store_.write_keyed(
+      [&](store::Connection& c) -> Result<void> {
+        if (before) {
+          if (auto r = before(c); !r) return r;
+        }
+        return run(c, w);
+      },
+      keys);
   if (!written) return fail(written.error());
   std::vector<RecordOutcome> out;
   out.reserve(w.items.size());

@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "core/assert.h"
@@ -43,6 +44,7 @@ thread_local const Store* tl_writer_of = nullptr;
 // One caller's job, waiting in the queue. Lives on the caller's stack until done.
 struct Pending {
   WriteJob* job;
+  std::span<const std::int64_t> keys;  // write_keyed's, sorted; empty for write()
   Result<void> result;
   bool done = false;
   std::condition_variable cv;
@@ -60,13 +62,17 @@ class PooledStore final : public Store {
   Dialect dialect() const override { return engine_.dialect; }
   Result<Lease> acquire() override;
   Result<void> write(WriteJob job) override;
+  Result<void> write_keyed(WriteJob job, std::span<const std::int64_t> keys) override;
   void close() override;
   void give_back(std::unique_ptr<Connection> conn) override;
 
  private:
-  void writer_loop(Connection& conn);
-  std::size_t take_group(std::vector<Pending*>& group);
-  void finish_group(std::span<Pending*> group);
+  // What a writer thread runs; `me` indexes writer_state_.
+  void writer_loop(Connection& conn, std::size_t me);
+  std::size_t take_group(std::size_t me, std::vector<Pending*>& group);
+  void finish_group(std::size_t me, std::span<Pending*> group);
+  // With write_mu_ held: whether a writer other than `me` runs a group holding one of keys.
+  [[nodiscard]] bool held_elsewhere(std::size_t me, std::span<const std::int64_t> keys) const;
   void run_group(Connection& conn, std::span<Pending*> group);
   void run_rest_alone(Connection& conn, std::span<Pending*> jobs, int attempts_done);
   void run_alone(Connection& conn, Pending& p, int attempts_done);
@@ -88,6 +94,12 @@ class PooledStore final : public Store {
   std::condition_variable room_cv_;     // the queue has room again
   std::deque<Pending*> queue_;
   bool stopping_ = false;
+  // Per writer thread, under write_mu_: whether it runs a group, and the keys of that group's jobs.
+  struct WriterState {
+    bool running = false;
+    std::unordered_set<std::int64_t> keys;
+  };
+  std::vector<WriterState> writer_state_;
 
   std::mutex close_mu_;
   std::vector<std::unique_ptr<Connection>> writer_conns_;
@@ -106,8 +118,9 @@ Result<void> PooledStore::start() {
     if (!conn) return std::unexpected(conn.error());
     writer_conns_.push_back(std::move(*conn));
   }
-  for (auto& conn : writer_conns_)
-    writers_.emplace_back([this, c = conn.get()] { writer_loop(*c); });
+  writer_state_.resize(writer_conns_.size());
+  for (std::size_t i = 0; i < writer_conns_.size(); ++i)
+    writers_.emplace_back([this, c = writer_conns_[i].get(), i] { writer_loop(*c, i); });
   return {};
 }
 
@@ -175,10 +188,14 @@ void PooledStore::give_back(std::unique_ptr<Connection> conn) {
 }
 
 Result<void> PooledStore::write(WriteJob job) {
+  return write_keyed(std::move(job), {});
+}
+
+Result<void> PooledStore::write_keyed(WriteJob job, std::span<const std::int64_t> keys) {
   TANPU_ASSERT_MSG(tl_writer_of != this,
                    "Store::write called from inside a write job: it would wait for itself");
   TANPU_ASSERT(job != nullptr);
-  Pending p{&job, {}, false, {}};
+  Pending p{.job = &job, .keys = keys, .result = {}, .done = false, .cv = {}};
   std::unique_lock lock(write_mu_);
   room_cv_.wait(lock, [&] { return stopping_ || queue_.size() < kQueuedJobsMax; });
   if (stopping_) return fail(ErrorKind::unavailable, "store_closed", "the store is closed");
@@ -188,34 +205,83 @@ Result<void> PooledStore::write(WriteJob job) {
   return std::move(p.result);
 }
 
-std::size_t PooledStore::take_group(std::vector<Pending*>& group) {
-  group.clear();
-  std::unique_lock lock(write_mu_);
-  writers_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-  const std::size_t n = std::min(queue_.size(), options_.group_jobs_max);
-  group.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-  lock.unlock();
-  if (n > 0) room_cv_.notify_all();
-  return n;
+bool PooledStore::held_elsewhere(std::size_t me, std::span<const std::int64_t> keys) const {
+  if (keys.empty()) return false;
+  for (std::size_t w = 0; w < writer_state_.size(); ++w) {
+    const WriterState& other = writer_state_[w];
+    if (w == me || !other.running || other.keys.empty()) continue;
+    if (std::ranges::any_of(keys, [&](std::int64_t k) { return other.keys.contains(k); }))
+      return true;
+  }
+  return false;
 }
 
-void PooledStore::finish_group(std::span<Pending*> group) {
+// Takes the first queued job that no other writer's group holds a key of, then, in queue order,
+// up to group_jobs_max - 1 more that none holds: every one while the other writers are busy; while
+// one is idle, only those without keys or that meet a key of this group (they would wait for it),
+// leaving the rest to the idle writer. With one writer (SQLite) that is the first
+// group_jobs_max jobs, as keys never matter.
+std::size_t PooledStore::take_group(std::size_t me, std::vector<Pending*>& group) {
+  group.clear();
+  std::unique_lock lock(write_mu_);
+  std::size_t first = 0;
+  writers_cv_.wait(lock, [&] {
+    for (first = 0; first < queue_.size(); ++first)
+      if (!held_elsewhere(me, queue_[first]->keys)) return true;
+    return stopping_ && queue_.empty();
+  });
+  if (queue_.empty()) return 0;
+  WriterState& mine = writer_state_[me];
+  mine.running = true;
+  mine.keys.clear();
+  const bool other_idle = std::ranges::any_of(
+      writer_state_, [&](const WriterState& w) { return &w != &mine && !w.running; });
+  std::deque<Pending*> rest;
+  for (std::size_t i = 0; i < queue_.size(); ++i) {
+    Pending* p = queue_[i];
+    bool take = false;
+    if (i == first) {
+      take = true;
+    } else if (i > first && group.size() < options_.group_jobs_max &&
+               !held_elsewhere(me, p->keys)) {
+      take = p->keys.empty() || !other_idle ||
+             std::ranges::any_of(p->keys, [&](std::int64_t k) { return mine.keys.contains(k); });
+    }
+    if (!take) {
+      rest.push_back(p);
+      continue;
+    }
+    group.push_back(p);
+    mine.keys.insert(p->keys.begin(), p->keys.end());
+  }
+  queue_.swap(rest);
+  const bool left = !queue_.empty();
+  lock.unlock();
+  room_cv_.notify_all();
+  if (left) writers_cv_.notify_all();  // an idle writer may take what this one left
+  return group.size();
+}
+
+void PooledStore::finish_group(std::size_t me, std::span<Pending*> group) {
   std::lock_guard lock(write_mu_);
   // Notified under the lock: once done is seen, the caller's stack frame (and p->cv) is gone.
   for (Pending* p : group) {
     p->done = true;
     p->cv.notify_one();
   }
+  writer_state_[me].running = false;
+  writer_state_[me].keys.clear();
+  // Jobs that waited for this group's keys may run now, on any writer.
+  if (writer_state_.size() > 1 && !queue_.empty()) writers_cv_.notify_all();
 }
 
-void PooledStore::writer_loop(Connection& conn) {
+void PooledStore::writer_loop(Connection& conn, std::size_t me) {
   tl_writer_of = this;
   std::vector<Pending*> group;
   group.reserve(options_.group_jobs_max);
-  while (take_group(group) > 0) {
+  while (take_group(me, group) > 0) {
     run_group(conn, group);
-    finish_group(group);
+    finish_group(me, group);
   }
   tl_writer_of = nullptr;
 }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "store/connection.h"
@@ -73,6 +74,17 @@ class Store {
   // unknown). Jobs that fail with code kRetryable are retried (bounded) from the start, so a job
   // must only depend on what it reads inside the transaction, and may run more than once.
   virtual Result<void> write(WriteJob job) = 0;
+
+  // As write(job), for a job that locks rows by key (say, member ids): `keys`, sorted and unique,
+  // name them. Where several writers run groups side by side (PostgreSQL), a writer does not start
+  // a job whose keys meet those of the group another writer is running (it would only wait for
+  // that group's locks), and while another writer is idle it leaves it the jobs that meet nothing
+  // of its own group. The keys only schedule: the job must still take its locks. A store with one
+  // writer, and this default, ignore them. keys must outlive the call.
+  virtual Result<void> write_keyed(WriteJob job, std::span<const std::int64_t> keys) {
+    (void)keys;
+    return write(std::move(job));
+  }
 
   // Convenience: a job that produces a value.
   template <class T>

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -216,6 +218,63 @@ TEST_P(StoreTest, WriteConnectionsUseGenericPlansAndReadersTheDefault) {
   auto rows = (*lease)->query("SELECT current_setting('plan_cache_mode')");
   ASSERT_OK(rows);
   EXPECT_EQ(rows->text(0, 0), "auto");
+}
+
+// Keyed jobs (write_keyed): two writers never run jobs with a key in common side by side, and run
+// jobs without one side by side. On SQLite, with one writer, the keys change nothing.
+TEST_P(StoreTest, KeyedJobsWithACommonKeyNeverRunSideBySide) {
+  open([](Options& o) { o.write_connections = 2; });
+  std::mutex mu;
+  std::map<std::int64_t, int> running;  // key -> jobs running that hold it
+  int overlaps = 0;
+  int most_at_once = 0;
+  int at_once = 0;
+  const auto job = [&](std::span<const std::int64_t> keys) {
+    return [&, keys](Connection& c) -> Result<void> {
+      {
+        std::lock_guard lock(mu);
+        for (const auto k : keys)
+          if (running[k]++ > 0) ++overlaps;
+        most_at_once = std::max(most_at_once, ++at_once);
+      }
+      std::this_thread::sleep_for(2ms);
+      {
+        std::lock_guard lock(mu);
+        for (const auto k : keys) --running[k];
+        --at_once;
+      }
+      return insert_w(c, keys.empty() ? -1 : keys.front(), 0);
+    };
+  };
+  // 8 threads, 40 jobs each, keys from a small set so that many jobs share one.
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (std::int64_t t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::int64_t i = 0; i < 40; ++i) {
+        std::vector<std::int64_t> keys{(t + i) % 5, 5 + (t * i) % 3};
+        if (!store().write_keyed(job(keys), keys)) ++failed;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(overlaps, 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM w"), 8 * 40);
+  // Two jobs without a key in common, queued together while both writers are idle, run side by
+  // side on PostgreSQL (each waits until it sees the other running).
+  if (engine() != test::Engine::postgres) return;
+  std::atomic<int> started{0};
+  const auto meet = [&](Connection& c) -> Result<void> {
+    ++started;
+    for (int i = 0; i < 2000 && started.load() < 2; ++i) std::this_thread::sleep_for(1ms);
+    if (started.load() < 2) return fail(ErrorKind::internal, "alone", "the other job never ran");
+    return insert_w(c, 99, 0);
+  };
+  const std::vector<std::int64_t> a{100}, b{200};
+  std::thread other([&] { EXPECT_OK(store().write_keyed(meet, b)); });
+  EXPECT_OK(store().write_keyed(meet, a));
+  other.join();
 }
 
 TEST_P(StoreTest, ConcurrentIncrementsAreNotLost) {
