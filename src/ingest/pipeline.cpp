@@ -248,8 +248,8 @@ namespace {
 // standing for the member it is bound to, hashed. The batch locks its members' rows on PostgreSQL
 // (lock_members), so two batches of the same members run one after the other whatever the store
 // does; with these keys the store does not start them side by side, where one would only wait.
-// A collision only schedules two batches apart that could have run together. SQLite has one
-// writer: no keys.
+// A collision only schedules two batches apart that could have run together. Repeats are dropped:
+// the store checks every key with its queue locked. SQLite has one writer: no keys.
 std::vector<std::int64_t> member_keys(const Source& source, const std::vector<Item>& items,
                                       store::Dialect dialect) {
   std::vector<std::int64_t> keys;

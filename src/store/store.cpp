@@ -44,7 +44,7 @@ thread_local const Store* tl_writer_of = nullptr;
 // One caller's job, waiting in the queue. Lives on the caller's stack until done.
 struct Pending {
   WriteJob* job;
-  std::span<const std::int64_t> keys;  // write_keyed's, sorted; empty for write()
+  std::span<const std::int64_t> keys;  // write_keyed's; empty for write()
   Result<void> result;
   bool done = false;
   std::condition_variable cv;
@@ -236,25 +236,29 @@ std::size_t PooledStore::take_group(std::size_t me, std::vector<Pending*>& group
   mine.keys.clear();
   const bool other_idle = std::ranges::any_of(
       writer_state_, [&](const WriterState& w) { return &w != &mine && !w.running; });
-  std::deque<Pending*> rest;
-  for (std::size_t i = 0; i < queue_.size(); ++i) {
+  // Only the queue's head up to the last job taken is looked at and rearranged, so a long queue
+  // costs a group no more than the jobs it passes over (with one writer: none).
+  std::vector<Pending*> passed;
+  std::size_t end = first;
+  for (std::size_t i = first; i < queue_.size() && group.size() < options_.group_jobs_max; ++i) {
     Pending* p = queue_[i];
-    bool take = false;
-    if (i == first) {
-      take = true;
-    } else if (i > first && group.size() < options_.group_jobs_max &&
-               !held_elsewhere(me, p->keys)) {
-      take = p->keys.empty() || !other_idle ||
-             std::ranges::any_of(p->keys, [&](std::int64_t k) { return mine.keys.contains(k); });
+    const bool take =
+        i == first ||
+        (!held_elsewhere(me, p->keys) &&
+         (p->keys.empty() || !other_idle ||
+          std::ranges::any_of(p->keys, [&](std::int64_t k) { return mine.keys.contains(k); })));
+    if (take) {
+      group.push_back(p);
+      mine.keys.insert(p->keys.begin(), p->keys.end());
+      end = i + 1;
+    } else {
+      passed.push_back(p);
     }
-    if (!take) {
-      rest.push_back(p);
-      continue;
-    }
-    group.push_back(p);
-    mine.keys.insert(p->keys.begin(), p->keys.end());
   }
-  queue_.swap(rest);
+  passed.resize(end - first - group.size());  // those after the last job taken stay where they are
+  queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(first),
+               queue_.begin() + static_cast<std::ptrdiff_t>(end));
+  queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(first), passed.begin(), passed.end());
   const bool left = !queue_.empty();
   lock.unlock();
   room_cv_.notify_all();

@@ -75,8 +75,8 @@ class Store {
   // must only depend on what it reads inside the transaction, and may run more than once.
   virtual Result<void> write(WriteJob job) = 0;
 
-  // As write(job), for a job that locks rows by key (say, member ids): `keys`, sorted and unique,
-  // name them. Where several writers run groups side by side (PostgreSQL), a writer does not start
+  // As write(job), for a job that locks rows by key (say, member ids): `keys`, in any order, name
+  // them. Where several writers run groups side by side (PostgreSQL), a writer does not start
   // a job whose keys meet those of the group another writer is running (it would only wait for
   // that group's locks), and while another writer is idle it leaves it the jobs that meet nothing
   // of its own group. The keys only schedule: the job must still take its locks. A store with one

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
 
 #include <chrono>
@@ -270,6 +271,66 @@ TEST_P(StoreTest, KeyedJobsWithACommonKeyNeverRunSideBySide) {
   std::thread other([&] { EXPECT_OK(store().write_keyed(meet, b)); });
   EXPECT_OK(store().write_keyed(meet, a));
   other.join();
+}
+
+// Counts the jobs of one transaction and, at its end, records the count.
+struct JobsOfATransaction final : TransactionTail {
+  JobsOfATransaction(std::mutex* m, std::vector<std::size_t>* c) : mu(m), counts(c) {}
+  Result<void> finish(Connection& /*conn*/) override {
+    const std::lock_guard lock(*mu);
+    counts->push_back(jobs);
+    return {};
+  }
+  [[nodiscard]] std::size_t size() const override { return jobs; }
+  void truncate(std::size_t entries) override { jobs = entries; }
+  std::mutex* mu;
+  std::vector<std::size_t>* counts;
+  std::size_t jobs = 0;
+};
+
+// Options::group_jobs_max bounds a group, keyed jobs or not: 30 jobs queued behind a slow one on a
+// single writer commit in groups of at most 3, and every one of them commits once.
+TEST_P(StoreTest, AGroupHoldsAtMostGroupJobsMaxJobs) {
+  open([](Options& o) {
+    o.write_connections = 1;
+    o.group_jobs_max = 3;
+  });
+  static const int kTag = 0;
+  std::mutex mu;
+  std::vector<std::size_t> counts;
+  const auto counted = [&](Connection& c, std::int64_t thread) -> Result<void> {
+    auto* tail = static_cast<JobsOfATransaction*>(c.tail(&kTag));
+    if (tail == nullptr)
+      tail = static_cast<JobsOfATransaction*>(
+          &c.add_tail(&kTag, std::make_unique<JobsOfATransaction>(&mu, &counts)));
+    ++tail->jobs;
+    return insert_w(c, thread, 0);
+  };
+  std::thread slow([&] {
+    EXPECT_OK(store().write([&](Connection& c) {
+      std::this_thread::sleep_for(200ms);  // the others queue meanwhile
+      return counted(c, -1);
+    }));
+  });
+  std::this_thread::sleep_for(50ms);
+  std::vector<std::thread> threads;
+  threads.reserve(30);
+  for (std::int64_t t = 0; t < 30; ++t) {
+    threads.emplace_back([&, t] {
+      const std::vector<std::int64_t> keys{t % 4};
+      EXPECT_OK(store().write_keyed([&](Connection& c) { return counted(c, t); }, keys));
+    });
+  }
+  slow.join();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM w"), 31);
+  std::size_t jobs = 0;
+  for (const std::size_t n : counts) {
+    EXPECT_LE(n, 3U);
+    jobs += n;
+  }
+  EXPECT_EQ(jobs, 31U);
+  EXPECT_GE(std::count(counts.begin(), counts.end(), std::size_t{3}), 1) << "no group was full";
 }
 
 TEST_P(StoreTest, ConcurrentIncrementsAreNotLost) {
