@@ -190,6 +190,7 @@ class Served {
     options.port = 0;
     options.io_threads = 1;
     options.worker_threads = 8;
+    options.thread_nice = server_thread_nice(*s->rt_);
     s->server_ = std::make_unique<http::Server>(options, s->router_, s->metrics_);
     if (auto r = s->server_->start(); !r) return fail(r.error());
     return s;

@@ -19,4 +19,9 @@ http::App serve_app(Runtime& rt, http::Metrics& metrics) {
                    .orgs = rt.orgs.get()};
 }
 
+int server_thread_nice(const Runtime& rt) {
+  constexpr int kGiveWayToTheSqliteWriter = 10;
+  return rt.store->dialect() == store::Dialect::sqlite ? kGiveWayToTheSqliteWriter : 0;
+}
+
 }  // namespace tanpu::cli

@@ -11,4 +11,9 @@ namespace tanpu::cli {
 // rt and metrics must outlive the App.
 http::App serve_app(Runtime& rt, http::Metrics& metrics);
 
+// The nice value the server's threads add to the process's (http::ServerOptions::thread_nice).
+// On SQLite every write waits for the store's one writer thread, so request handling gives way to
+// it: 10. On PostgreSQL the writers are the database's own processes: 0.
+int server_thread_nice(const Runtime& rt);
+
 }  // namespace tanpu::cli

@@ -124,6 +124,7 @@ int run_serve(const Config& config) {
   options.port = listen->second;
   options.io_threads = static_cast<std::size_t>(config.io_threads);
   options.worker_threads = static_cast<std::size_t>(config.worker_threads);
+  options.thread_nice = server_thread_nice(**rt);
   auto proxies = http::parse_trusted_networks(config.trusted_proxies);
   TANPU_ASSERT(proxies.has_value());  // finish_config validated it
   options.trusted_proxies = std::move(*proxies);

@@ -15,6 +15,7 @@
 #include "core/assert.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "http/message.h"
 #include "http/metrics.h"
 #include "http/router.h"
@@ -143,7 +144,7 @@ class Core {
   std::size_t body_bytes_ceiling() const { return body_bytes_ceiling_; }
   // The body limit of the request `method` `target` will be routed to.
   BodyLimit body_limit(std::string_view method, std::string_view target) const;
-  asio::thread_pool& workers() { return workers_; }
+  asio::io_context& workers() { return workers_; }
   asio::io_context& io() { return io_; }
 
  private:
@@ -151,7 +152,7 @@ class Core {
   Result<tcp::endpoint> resolve();
   void accept();
   void on_accept(const beast::error_code& ec, tcp::socket socket);
-  void run_io();
+  void run_thread(asio::io_context& context, const char* name) const;
 
   const ServerOptions options_;
   const Router& router_;
@@ -166,7 +167,11 @@ class Core {
   std::mutex sessions_mutex_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
   std::mutex wait_mutex_;
-  asio::thread_pool workers_;
+  // Handlers run here, on worker_threads threads of our own (each lowers its priority first); the
+  // guard keeps them running until wait().
+  asio::io_context workers_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> workers_guard_;
+  std::vector<std::thread> worker_threads_;
   // Declared after everything a Session touches when it is destroyed: destroying the context
   // destroys the handlers that still hold sessions.
   asio::io_context io_;
@@ -568,11 +573,14 @@ Core::Core(ServerOptions options, const Router& router, Metrics& metrics)
       router_(router),
       metrics_(metrics),
       connections_open_(metrics.gauge("tanpu_http_connections_open", "Open HTTP connections.")),
-      workers_(std::max<std::size_t>(options_.worker_threads, 1)),
+      workers_(static_cast<int>(std::max<std::size_t>(options_.worker_threads, 1))),
+      workers_guard_(asio::make_work_guard(workers_)),
       acceptor_(asio::make_strand(io_)),
       accept_retry_(acceptor_.get_executor()) {
   TANPU_ASSERT(options_.io_threads >= 1 && options_.worker_threads >= 1);
   TANPU_ASSERT(options_.request_seconds_max >= 1);
+  TANPU_ASSERT(options_.thread_nice >= 0);
+  TANPU_ASSERT(options_.thread_nice <= 19);
   body_bytes_ceiling_ = options_.body_bytes_max;
 }
 
@@ -623,21 +631,26 @@ Result<void> Core::start() {
     body_bytes_ceiling_ = std::max(body_bytes_ceiling_, route.body_limit->bytes);
   }
   accept();
+  for (std::size_t i = 0; i < options_.worker_threads; ++i)
+    worker_threads_.emplace_back([this] { run_thread(workers_, "tanpu-worker"); });
   for (std::size_t i = 0; i < options_.io_threads; ++i)
-    io_threads_.emplace_back([this] { run_io(); });
+    io_threads_.emplace_back([this] { run_thread(io_, "tanpu-io"); });
   log::info("http_listening", {{"host", options_.host}, {"port", port_.load()}});
   return {};
 }
 
-void Core::run_io() {
-  // Handlers do not throw; this keeps a thread alive if one ever does (bad_alloc) instead of
-  // letting the exception end the process.
+// One of the server's threads: runs `context` until it has no more work. Handlers do not throw
+// (call_handler answers 500); this keeps a thread alive if something ever does (bad_alloc)
+// instead of letting the exception end the process.
+void Core::run_thread(asio::io_context& context, const char* name) const {
+  name_this_thread(name);
+  (void)lower_this_thread(options_.thread_nice);
   while (true) {
     try {
-      io_.run();
+      context.run();
       return;
     } catch (const std::exception& e) {
-      log::error("http_io_exception", {{"what", e.what()}});
+      log::error("http_thread_exception", {{"thread", name}, {"what", e.what()}});
     }
   }
 }
@@ -713,7 +726,11 @@ void Core::wait() {
   for (auto& thread : io_threads_) {
     if (thread.joinable()) thread.join();
   }
-  workers_.join();
+  // Every answer is posted back by now (the IO threads wait for them): nothing more will come.
+  workers_guard_.reset();
+  for (auto& thread : worker_threads_) {
+    if (thread.joinable()) thread.join();
+  }
 }
 
 Response Core::method_not_allowed(const Request& request) const {

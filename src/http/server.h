@@ -30,6 +30,10 @@ struct ServerOptions {
   std::size_t io_threads = 2;
   // Threads that run handlers; bounds how many requests reach the database at once.
   std::size_t worker_threads = 32;
+  // Added to the nice value of the IO and worker threads (0-19, core/thread.h): the process's
+  // other threads, such as the SQLite store's one writer, get a CPU before them when both want
+  // one. Ignored where the system refuses it.
+  int thread_nice = 0;
   // A larger body is refused with 413 body_too_large before it is read.
   std::size_t body_bytes_max = limits::http_body_bytes_max;
   // Request line and headers together; more is refused with 431 headers_too_large.

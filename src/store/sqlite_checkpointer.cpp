@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 
 namespace tanpu::store {
 
@@ -47,6 +48,8 @@ int SqliteCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, i
 }
 
 void SqliteCheckpointer::loop() {
+  name_this_thread("tanpu-checkpt");
+  (void)lower_this_thread(kNice);
   sqlite3* db = nullptr;
   std::unique_lock lock(mu_);
   for (;;) {

@@ -25,6 +25,10 @@ class SqliteCheckpointer {
  public:
   static constexpr int kWakePages = 4096;      // 16 MiB of WAL at 4 KiB pages
   static constexpr int kWalPagesMax = 16'384;  // 64 MiB: the writer finishes the copy past this
+  // This thread's nice value above the writer's (core/thread.h). The writer is the serial stage of
+  // every write, and the copy can wait: when both want a CPU, the writer gets it. A copy that
+  // falls behind is bounded by kWalPagesMax.
+  static constexpr int kNice = 10;
 
   // Starts the thread; it opens its own connection to path lazily.
   explicit SqliteCheckpointer(std::string path);

@@ -10,6 +10,7 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "store/postgres_connection.h"
 #include "store/sqlite_checkpointer.h"
 #include "store/sqlite_connection.h"
@@ -280,6 +281,7 @@ void PooledStore::finish_group(std::size_t me, std::span<Pending*> group) {
 }
 
 void PooledStore::writer_loop(Connection& conn, std::size_t me) {
+  name_this_thread("tanpu-writer");
   tl_writer_of = this;
   std::vector<Pending*> group;
   group.reserve(options_.group_jobs_max);

@@ -1,6 +1,8 @@
 // Units, ids and time: the pure helpers every module relies on.
 #include <gtest/gtest.h>
+#include <pthread.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <thread>
@@ -8,6 +10,7 @@
 
 #include "core/crypto.h"
 #include "core/id.h"
+#include "core/thread.h"
 #include "core/time.h"
 #include "core/units.h"
 
@@ -80,6 +83,33 @@ TEST(Crypto, Sha256KnownAnswersFromAnyThread) {
     });
   for (auto& th : threads) th.join();
   for (const auto& g : got) EXPECT_EQ(g, hex("abc"));
+}
+
+TEST(Thread, LoweringAThreadLeavesTheOthersAlone) {
+  const int mine = this_thread_nice();
+  int lowered = 0;
+  int capped = 0;
+  int refused = 0;
+  std::string named;
+  std::thread t([&] {
+    EXPECT_TRUE(lower_this_thread(3));
+    lowered = this_thread_nice();
+    EXPECT_TRUE(lower_this_thread(19));  // capped at 19, not refused
+    capped = this_thread_nice();
+    EXPECT_FALSE(lower_this_thread(-1));
+    EXPECT_FALSE(lower_this_thread(20));
+    refused = this_thread_nice();
+    name_this_thread("a-name-longer-than-fifteen-bytes");  // kept short, not refused
+    char name[32] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    named = name;
+  });
+  t.join();
+  EXPECT_EQ(lowered, std::min(mine + 3, 19));
+  EXPECT_EQ(capped, 19);
+  EXPECT_EQ(refused, 19);
+  EXPECT_EQ(named, "a-name-longer-t");
+  EXPECT_EQ(this_thread_nice(), mine);
 }
 
 }  // namespace

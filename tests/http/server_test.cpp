@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "http/client.h"
 #include "http/metrics.h"
 #include "http/router.h"
@@ -101,6 +103,9 @@ class ServerTest : public ::testing::Test {
     });
     router_.add("PUT", "/echo", [](Request&) { return json_response(json::object()); });
     router_.add("GET", "/v1/thing", [](Request&) { return json_response({{"ok", true}}); });
+    router_.add("GET", "/nice", [](Request&) {
+      return json_response({{"nice", this_thread_nice()}});
+    });
     router_.add("GET", "/throw", [](Request&) -> Response { throw std::runtime_error("boom"); });
     router_.add("GET", "/throw-int", [](Request&) -> Response { throw 42; });
     router_.add("GET", "/headers", [](Request&) {
@@ -193,6 +198,19 @@ TEST_F(ServerTest, TheClientIsThePeerUnlessAProxyIsTrusted) {
   const Headers two_lines{{"X-Forwarded-For", "198.51.100.1"}, {"X-Forwarded-For", "203.0.113.9"}};
   EXPECT_EQ(get("/echo/x", two_lines).json().value()["remote"], "203.0.113.9:0");
   EXPECT_TRUE(get("/echo/x").json().value()["remote"].get<std::string>().starts_with("127.0.0.1:"));
+}
+
+TEST_F(ServerTest, HandlersRunAtTheThreadNiceAndTheProcessKeepsItsOwn) {
+  const int mine = this_thread_nice();
+  EXPECT_EQ(get("/nice").json().value()["nice"], mine);  // thread_nice 0: as the process
+  server_.reset();
+  ServerOptions lowered;
+  lowered.thread_nice = 5;
+  start(lowered);
+  // Every worker, whichever takes the request.
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(get("/nice").json().value()["nice"], std::min(mine + 5, 19));
+  EXPECT_EQ(this_thread_nice(), mine);
 }
 
 TEST_F(ServerTest, PostsABody) {
