@@ -106,6 +106,35 @@ TEST_P(PipelineTest, CreditsOnceAndAnswersAReplayWithTheOriginalOutcome) {
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM ingest_records"), 1);
 }
 
+TEST_P(PipelineTest, ARecordKeepsItsProvenanceAsTheJsonLibraryWritesIt) {
+  const auto metro = source("Wuhan Metro", {"metro"});
+  const auto alice = must_register(std::nullopt, "alice@example.com");
+  bind(metro, "u-alice", alice.id);
+  send(metro, json::array({ride("r1", "u-alice", kMorning, 12.5)}));
+  const auto provenance = [&](const std::string& id) {
+    auto lease = db_->store().acquire();
+    auto rows =
+        (*lease)->query("SELECT provenance FROM ingest_records WHERE external_id = '" + id + "'");
+    EXPECT_TRUE(rows.has_value() && rows->size() == 1);
+    return rows && rows->size() == 1 ? std::string(rows->text(0, 0)) : std::string();
+  };
+  const std::string text = provenance("r1");
+  const json p = json::parse(text, nullptr, false);
+  ASSERT_TRUE(p.is_object()) << text;
+  EXPECT_EQ(text, p.dump());  // the library's own writing: key order, spacing, numbers
+  EXPECT_EQ(p["methodology"], "tanpu-whcer-metro@2025.1");
+  EXPECT_EQ(p["region"], "CN-HB-WUH");
+  EXPECT_EQ(p["date"], "2026-11-17");
+  EXPECT_EQ(p["inputs"], (json{{"distance_km", 12.5}, {"duration_min", 0.0}}));
+  ASSERT_EQ(p["factors"].size(), 1u);
+  EXPECT_TRUE(p["factors"][0].get<std::string>().find('@') != std::string::npos);
+  EXPECT_EQ(p["quantified_mg"], 980000);
+  EXPECT_EQ(p["quantified_points"], 980);
+  EXPECT_DOUBLE_EQ(p["baseline_mg"].get<double>() - p["project_mg"].get<double>(), 980000.0);
+  EXPECT_EQ(p["provisional"], false);
+  EXPECT_EQ(p["rounding"], "half_to_even_mg");
+}
+
 TEST_P(PipelineTest, OneBadRecordNeverSinksTheBatch) {
   const auto metro = source("Wuhan Metro", {"metro"});
   const auto alice = must_register(std::nullopt, "alice@example.com");
