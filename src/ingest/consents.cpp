@@ -39,6 +39,15 @@ std::unexpected<Error> invalid_code() {
               "code");
 }
 
+// Moves the source's consents version (Consents::consents_version), in the transaction that
+// changes one of its consents.
+Result<void> bump_consents_version(store::Connection& c, std::string_view source_id) {
+  auto n = c.exec("UPDATE ingest_sources SET consents_version = consents_version + 1 WHERE id = ?",
+                  {source_id});
+  if (!n) return fail(n.error());
+  return {};
+}
+
 }  // namespace
 
 Consents::Consents(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
@@ -98,7 +107,7 @@ Result<Consent> Consents::grant(std::int64_t member_id, std::string_view code) {
         {std::string_view(source_id), std::string_view(ref), member_id, std::string_view(scenarios),
          now});
     if (!ins) return fail(ins.error());
-    return {};
+    return bump_consents_version(c, source_id);
   });
   if (!written) {
     if (written.error().code == store::kUniqueViolation)
@@ -131,10 +140,13 @@ Result<std::vector<Consent>> Consents::list(std::int64_t member_id) {
 Result<Consent> Consents::revoke(std::int64_t member_id, std::string_view source_id) {
   const std::int64_t now = clock_.now_us();
   auto n = store_.write_value<std::int64_t>([&](store::Connection& c) -> Result<std::int64_t> {
-    return c.exec(
+    auto revoked = c.exec(
         "UPDATE ingest_consents SET revoked_at_us = ? WHERE member_id = ? AND source_id "
         "= ? AND revoked_at_us IS NULL",
         {now, member_id, source_id});
+    if (!revoked || *revoked == 0) return revoked;
+    if (auto r = bump_consents_version(c, source_id); !r) return fail(r.error());
+    return revoked;
   });
   if (!n) return fail(n.error());
   if (*n == 0)
@@ -162,6 +174,13 @@ Result<std::unordered_map<std::string, Consents::LiveGrant>> Consents::live_gran
                 });
   if (!found) return fail(found.error());
   return out;
+}
+
+Result<std::int64_t> Consents::consents_version(store::Connection& c, std::string_view source_id) {
+  auto rows = c.query("SELECT consents_version FROM ingest_sources WHERE id = ?", {source_id});
+  if (!rows) return fail(rows.error());
+  if (rows->empty()) return fail(ErrorKind::not_found, "not_found", "no such source", "source_id");
+  return rows->i64(0, 0);
 }
 
 }  // namespace tanpu::ingest

@@ -65,6 +65,10 @@ class Consents {
   // transaction (the pipeline credits in the same one). Refs without a live grant are absent.
   static Result<std::unordered_map<std::string, LiveGrant>> live_grants(
       store::Connection& c, std::string_view source_id, std::span<const std::string> refs);
+  // The version of the source's consents as c reads it: every transaction that grants or revokes
+  // one moves it, so grants read at one version are still the live grants while it is unchanged.
+  // Errors: not_found (source).
+  static Result<std::int64_t> consents_version(store::Connection& c, std::string_view source_id);
 
  private:
   store::Store& store_;

@@ -17,6 +17,11 @@ Result<void> close_member(store::Connection& c, std::int64_t member_id, std::int
                     " of your claims or records wait for review; the account can be closed once "
                     "they are decided");
   }
+  auto bumped = c.exec(
+      "UPDATE ingest_sources SET consents_version = consents_version + 1 WHERE id IN (SELECT "
+      "source_id FROM ingest_consents WHERE member_id = ? AND revoked_at_us IS NULL)",
+      {member_id});
+  if (!bumped) return fail(bumped.error());
   auto revoked = c.exec(
       "UPDATE ingest_consents SET revoked_at_us = ? WHERE member_id = ? AND revoked_at_us IS NULL",
       {now_us, member_id});

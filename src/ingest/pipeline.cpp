@@ -206,11 +206,32 @@ void hash_credits(Item& it, const std::string& source_id) {
 
 }  // namespace
 
+namespace {
+
+using Grants = std::unordered_map<std::string, Consents::LiveGrant>;
+using Accounts = std::unordered_map<std::int64_t, members::Members::LedgerAccounts>;
+
+// Read before the write job on SQLite (Pipeline::ingest, on the HTTP worker), so that the store's
+// one writer, which every write waits for, does not read them: the live grants of the batch's open
+// records, with the source's consents version they were read at (read first: a change after it
+// moves the version), and their members' ledger accounts, which never change. The job uses the
+// grants only if it reads the same version; otherwise, and without them, it reads its own.
+struct Prefetched {
+  std::int64_t consents_version = 0;
+  Grants grants;
+  Accounts accounts;
+};
+Result<std::optional<Prefetched>> prefetch(store::Store& store, members::Members& members,
+                                           const Source& source, const std::vector<Item>& items);
+
+}  // namespace
+
 struct Pipeline::Work {
   const Source& source;
   std::vector<Item> items;
   std::int64_t now_us = 0;
   const m::Catalog& catalog;
+  std::optional<Prefetched> prefetched;
 };
 
 Pipeline::Pipeline(store::Store& store, ledger::Ledger& ledger, members::Members& members,
@@ -278,7 +299,11 @@ Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::s
     }
     return fail(items.error());
   }
-  Work w{source, std::move(*items), clock_.now_us(), methodologies_.catalog()};
+  Work w{.source = source,
+         .items = std::move(*items),
+         .now_us = clock_.now_us(),
+         .catalog = methodologies_.catalog(),
+         .prefetched = {}};
   {
     // Quantification is pure: done before the write transaction, so the writer is not held for it.
     auto evaluator = methodologies_.acquire();
@@ -297,6 +322,12 @@ Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::s
     if (!inserted) it.first_of_id = at->second;
   }
   for (auto& it : w.items) it.decided_before_write = it.decided;
+  // On SQLite, where every write waits for the one writer (on PostgreSQL the write connections run
+  // side by side, and these reads would only add round trips to the request). A failed read here
+  // only leaves the reads to the job.
+  if (store_.dialect() == store::Dialect::sqlite) {
+    if (auto pre = prefetch(store_, members_, source, w.items); pre) w.prefetched = std::move(*pre);
+  }
   const std::vector<std::int64_t> keys = member_keys(source, w.items, store_.dialect());
   auto written = store_.write_keyed(
       [&](store::Connection& c) -> Result<void> {
@@ -359,19 +390,57 @@ Result<void> apply_replays(store::Connection& c, const Source& source, std::vect
       });
 }
 
-using Grants = std::unordered_map<std::string, Consents::LiveGrant>;
-
 // Live consents of the batch's partner users: the member, and the scenarios granted. Read for
 // every record not decided before the transaction, replays included, so that the members can be
 // locked before anything else is read.
-Result<Grants> load_grants(store::Connection& c, const Source& source,
-                           const std::vector<Item>& items) {
+std::vector<std::string> open_refs(const std::vector<Item>& items) {
   std::vector<std::string> refs;
   for (const auto& it : items)
     if (!it.decided && it.first_of_id == SIZE_MAX) refs.push_back(it.user_ref);
-  std::sort(refs.begin(), refs.end());
-  refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
-  return Consents::live_grants(c, source.id, refs);
+  std::ranges::sort(refs);
+  refs.erase(std::ranges::unique(refs).begin(), refs.end());
+  return refs;
+}
+
+// The grants read before the job if the source's consents are still at their version; otherwise
+// (and without them) nullptr and `read` holds the grants read here.
+Result<const Grants*> load_grants(store::Connection& c, const Source& source,
+                                  const std::vector<Item>& items,
+                                  const std::optional<Prefetched>& prefetched, Grants& read) {
+  if (prefetched) {
+    auto version = Consents::consents_version(c, source.id);
+    if (!version) return fail(version.error());
+    if (*version == prefetched->consents_version) return &prefetched->grants;
+  }
+  auto grants = Consents::live_grants(c, source.id, open_refs(items));
+  if (!grants) return fail(grants.error());
+  read = std::move(*grants);
+  return &read;
+}
+
+// Prefetched, read on a pooled connection; nullopt when the batch has no open record.
+Result<std::optional<Prefetched>> prefetch(store::Store& store, members::Members& members,
+                                           const Source& source, const std::vector<Item>& items) {
+  const std::vector<std::string> refs = open_refs(items);
+  if (refs.empty()) return std::nullopt;
+  auto lease = store.acquire();
+  if (!lease) return fail(lease.error());
+  Prefetched p;
+  auto version = Consents::consents_version(**lease, source.id);
+  if (!version) return fail(version.error());
+  p.consents_version = *version;
+  auto grants = Consents::live_grants(**lease, source.id, refs);
+  if (!grants) return fail(grants.error());
+  p.grants = std::move(*grants);
+  std::vector<std::int64_t> ids;
+  ids.reserve(p.grants.size());
+  for (const auto& [ref, grant] : p.grants) ids.push_back(grant.member_id);
+  std::ranges::sort(ids);
+  ids.erase(std::ranges::unique(ids).begin(), ids.end());
+  auto accounts = members.ledger_accounts(**lease, ids);
+  if (!accounts) return fail(accounts.error());
+  p.accounts = std::move(*accounts);
+  return p;
 }
 
 // The member and consent of each record still open; refused without a live grant for its
@@ -419,8 +488,8 @@ constexpr int kMemberLockWaitMs = 10;
 
 Result<void> lock_members(store::Connection& c, std::vector<std::int64_t> ids) {
   if (c.dialect() != store::Dialect::postgres) return {};
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::ranges::sort(ids);
+  ids.erase(std::ranges::unique(ids).begin(), ids.end());
   if (ids.empty()) return {};
   auto* taken = static_cast<MemberLocksTaken*>(c.tail(&kMemberLocksKey));
   if (taken == nullptr)
@@ -742,21 +811,32 @@ Error credit_refused(ledger::TransferStatus status) {
 
 Result<void> post_credits(store::Connection& c, const Source& source, std::vector<Item>& items,
                           ledger::Ledger& ledger, members::Members& members, std::int64_t now_us,
-                          const points::Policy& policy) {
+                          const points::Policy& policy, const Accounts* known = nullptr) {
+  if (std::ranges::none_of(items, credits)) return {};
   std::vector<std::int64_t> ids;
   for (const auto& it : items)
-    if (credits(it)) ids.push_back(it.member_id);
-  if (ids.empty()) return {};
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  auto accounts = members.ledger_accounts(c, ids);
-  if (!accounts) return fail(accounts.error());
+    if (credits(it) && (known == nullptr || !known->contains(it.member_id)))
+      ids.push_back(it.member_id);
+  std::ranges::sort(ids);
+  ids.erase(std::ranges::unique(ids).begin(), ids.end());
+  Accounts read;
+  if (!ids.empty()) {
+    auto accounts = members.ledger_accounts(c, ids);
+    if (!accounts) return fail(accounts.error());
+    read = std::move(*accounts);
+  }
+  const auto account_of = [&](std::int64_t member_id) -> const members::Members::LedgerAccounts* {
+    if (known != nullptr)
+      if (const auto at = known->find(member_id); at != known->end()) return &at->second;
+    const auto at = read.find(member_id);
+    return at == read.end() ? nullptr : &at->second;
+  };
   std::vector<ledger::Transfer> transfers;
   std::map<std::int64_t, std::int64_t> earned;  // points account → points
   for (auto& it : items) {
     if (!credits(it)) continue;
-    const auto acc = accounts->find(it.member_id);
-    if (acc == accounts->end())
+    const auto* acc = account_of(it.member_id);
+    if (acc == nullptr)
       return fail(ErrorKind::internal, "member_without_accounts",
                   "a consented member has no ledger accounts");
     const std::string reference = "behaviour:" + source.id + "/" + it.external_id;
@@ -775,9 +855,9 @@ Result<void> post_credits(store::Connection& c, const Source& source, std::vecto
       transfers.push_back(std::move(t));
     };
     const auto& [co2e_hash, points_hash] = *it.credit_hashes;
-    add(co2e_hash, ledger::kPlatformCo2eAccount, acc->second.co2e_account_id, it.out.reduction_mg);
-    add(points_hash, ledger::kPlatformPointsAccount, acc->second.points_account_id, it.out.points);
-    if (it.out.points > 0) earned[acc->second.points_account_id] += it.out.points;
+    add(co2e_hash, ledger::kPlatformCo2eAccount, acc->co2e_account_id, it.out.reduction_mg);
+    add(points_hash, ledger::kPlatformPointsAccount, acc->points_account_id, it.out.points);
+    if (it.out.points > 0) earned[acc->points_account_id] += it.out.points;
   }
   // Written at COMMIT with every other deferred transfer of the transaction (Ledger::
   // defer_transfers): the ledger's chain head, which every writer takes in turn, is then held from
@@ -916,14 +996,15 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
     it.out.external_id = it.external_id;
     it.member_id = 0;
   }
-  auto grants = load_grants(c, w.source, w.items);
+  Grants read;
+  auto grants = load_grants(c, w.source, w.items, w.prefetched, read);
   if (!grants) return fail(grants.error());
   std::vector<std::int64_t> members;
-  members.reserve(grants->size());
-  for (const auto& [ref, grant] : *grants) members.push_back(grant.member_id);
+  members.reserve((*grants)->size());
+  for (const auto& [ref, grant] : **grants) members.push_back(grant.member_id);
   if (auto r = lock_members(c, std::move(members)); !r) return r;
   if (auto r = apply_replays(c, w.source, w.items); !r) return r;
-  apply_consent(*grants, w.items);
+  apply_consent(**grants, w.items);
   apply_quantification(w.items, options_);
   if (auto r = apply_dedup(c, w.source, w.items); !r) return r;
   auto usage = load_usage(c, w.items);
@@ -931,7 +1012,10 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
   const std::map<UsageKey, Usage> before = *usage;
   apply_caps(w.items, *usage, options_);
   resolve_repeats(w.items);
-  if (auto r = post_credits(c, w.source, w.items, ledger_, members_, w.now_us, options_.points); !r)
+  const Accounts* known = w.prefetched ? &w.prefetched->accounts : nullptr;
+  if (auto r =
+          post_credits(c, w.source, w.items, ledger_, members_, w.now_us, options_.points, known);
+      !r)
     return r;
   if (auto r = write_records(c, w.source, w.items, w.now_us); !r) {
     // Another transaction stored one of these external ids meanwhile (the same id for another

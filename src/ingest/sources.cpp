@@ -176,12 +176,21 @@ ALTER TABLE ingest_member_usage_v5 RENAME TO ingest_member_usage;
 DROP TABLE ingest_rollup_member;
 )sql";
 
+// A version of each source's consents, moved by every transaction that grants or revokes one of
+// them (consents.cpp, member_data.cpp). The pipeline reads a batch's grants before its write job
+// and uses them there only while the version is unchanged (pipeline.cpp, "Read before the write
+// job").
+constexpr std::string_view kSchemaV6 = R"sql(
+ALTER TABLE ingest_sources ADD COLUMN consents_version BIGINT NOT NULL DEFAULT 0;
+)sql";
+
 constexpr std::array kMigrations{
     store::Migration{"ingest", 1, "sources_keys_nonces_consents", kSchemaV1},
     store::Migration{"ingest", 2, "records_usage_rollups", kSchemaV2},
     store::Migration{"ingest", 3, "evidence_claims_review", kSchemaV3},
     store::Migration{"ingest", 4, "member_locks", kSchemaV4},
     store::Migration{"ingest", 5, "points_in_usage_rows", kSchemaV5},
+    store::Migration{"ingest", 6, "consents_version", kSchemaV6},
 };
 
 std::string random_token(std::string_view prefix, std::size_t bytes) {
