@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include "core/log.h"
 #include "core/thread.h"
 
@@ -20,6 +22,14 @@ SqliteCheckpointer::~SqliteCheckpointer() {
 }
 
 void SqliteCheckpointer::install(sqlite3* writer) {
+  std::int64_t page_bytes = 4096;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(writer, "PRAGMA page_size", -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW)
+    page_bytes = std::max<std::int64_t>(512, sqlite3_column_int64(stmt, 0));
+  sqlite3_finalize(stmt);
+  wake_pages_ = static_cast<int>(kWakeBytes / page_bytes);
+  wal_pages_max_ = static_cast<int>(kWalBytesMax / page_bytes);
   sqlite3_wal_autocheckpoint(writer, 0);
   sqlite3_wal_hook(writer, &SqliteCheckpointer::on_commit, this);
 }
@@ -30,14 +40,14 @@ void SqliteCheckpointer::uninstall(sqlite3* writer) {
 
 int SqliteCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, int wal_pages) {
   auto* c = static_cast<SqliteCheckpointer*>(self);
-  if (wal_pages >= kWalPagesMax) {
+  if (wal_pages >= c->wal_pages_max_.load(std::memory_order_relaxed)) {
     // Copy what the background thread has not, so the next transaction starts the WAL over: this
     // bounds the WAL file (and recovery time). Mostly the thread has copied all but the last few
     // commits, so this is short.
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     return SQLITE_OK;
   }
-  if (wal_pages >= kWakePages) {
+  if (wal_pages >= c->wake_pages_.load(std::memory_order_relaxed)) {
     {
       std::lock_guard lock(c->mu_);
       c->wanted_ = true;

@@ -1,17 +1,19 @@
 // Moves SQLite's WAL checkpoints off the writer's commit path. The writer connection turns off
-// auto-checkpointing and, through a WAL hook, wakes this thread once the WAL holds kWakePages
-// frames; the thread copies them into the database file (PASSIVE: never blocks the writer or
+// auto-checkpointing and, through a WAL hook, wakes this thread once the WAL holds kWakeBytes of
+// pages; the thread copies them into the database file (PASSIVE: never blocks the writer or
 // readers) on a connection of its own, on the other core.
 //
 // Copying is not enough to keep the WAL small: SQLite starts the WAL over only when a write
 // transaction begins with every frame already copied, and under a steady stream of commits this
-// thread is always a few frames behind. So once the WAL passes kWalPagesMax, the writer
+// thread is always a few frames behind. So once the WAL passes kWalBytesMax, the writer
 // checkpoints itself right after its commit: it copies only what this thread has not yet copied,
 // and its next transaction starts the WAL from the beginning. The WAL file stays at about
-// kWalPagesMax pages plus a few transactions, and is overwritten in place instead of growing.
+// kWalBytesMax plus a few transactions, and is overwritten in place instead of growing.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,11 +25,11 @@ namespace tanpu::store {
 
 class SqliteCheckpointer {
  public:
-  static constexpr int kWakePages = 4096;      // 16 MiB of WAL at 4 KiB pages
-  static constexpr int kWalPagesMax = 16'384;  // 64 MiB: the writer finishes the copy past this
+  static constexpr std::int64_t kWakeBytes = 16 << 20;    // 16 MiB of WAL wakes the thread
+  static constexpr std::int64_t kWalBytesMax = 64 << 20;  // past 64 MiB the writer copies
   // This thread's nice value above the writer's (core/thread.h). The writer is the serial stage of
   // every write, and the copy can wait: when both want a CPU, the writer gets it. A copy that
-  // falls behind is bounded by kWalPagesMax.
+  // falls behind is bounded by kWalBytesMax.
   static constexpr int kNice = 10;
 
   // Starts the thread; it opens its own connection to path lazily.
@@ -45,6 +47,9 @@ class SqliteCheckpointer {
   void loop();
 
   std::string path_;
+  // The bounds in WAL frames, at the writer's page size (install).
+  std::atomic<int> wake_pages_{0};
+  std::atomic<int> wal_pages_max_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   bool wanted_ = false;

@@ -121,6 +121,9 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(const std::stri
 Result<void> SqliteConnection::configure() {
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, options_.busy_timeout_ms);
+  // Before WAL: a database in WAL mode keeps the page size it has. On an existing database
+  // (tables written) this changes nothing.
+  if (auto r = exec_script("PRAGMA page_size=" + std::to_string(kPageBytes) + ";"); !r) return r;
   auto mode = query("PRAGMA journal_mode=WAL");
   if (!mode) return std::unexpected(mode.error());
   if (mode->empty() || mode->text(0, 0) != "wal") {

@@ -34,9 +34,19 @@ struct SqliteOptions {
 class SqliteConnection final : public Connection {
  public:
   // Opens (creating if needed) the database file at path, and its folder, with WAL,
-  // synchronous=FULL, foreign keys on and the cache and busy timeout of options.
+  // synchronous=FULL, foreign keys on and the cache and busy timeout of options. A new database
+  // gets pages of kPageBytes; an existing one keeps its own.
   static Result<std::unique_ptr<SqliteConnection>> open(const std::string& path,
                                                         const SqliteOptions& options);
+
+  // The page size of new databases. SQLite's default is 4 KiB. A batch of intake writes a row in
+  // several indexes keyed by member, and so changes a page of each per member: a commit writes
+  // every changed page to the WAL, a frame each, and the checkpoint copies it again. With 8 KiB
+  // pages those indexes have half as many pages, a batch writes about half as many frames, and
+  // `tanpu bench ingest` credits about 8 % more records per second. Small transactions write twice
+  // the bytes per page they change: single-record commits are about 13 % slower (docs/storage.md,
+  // "Page size").
+  static constexpr int kPageBytes = 8192;
   ~SqliteConnection() override;
   SqliteConnection(const SqliteConnection&) = delete;
   SqliteConnection& operator=(const SqliteConnection&) = delete;

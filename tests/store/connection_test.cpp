@@ -289,6 +289,9 @@ TEST_P(ConnectionTest, SessionsAreDurable) {
     EXPECT_EQ(mode->text(0, 0), "wal");
     EXPECT_EQ(sync->i64(0, 0), 2);  // FULL
     EXPECT_EQ(fk->i64(0, 0), 1);
+    auto page = conn().query("PRAGMA page_size");
+    ASSERT_OK(page);
+    EXPECT_EQ(page->i64(0, 0), SqliteConnection::kPageBytes);  // a new database
   } else {
     auto sync = conn().query("SHOW synchronous_commit");
     ASSERT_OK(sync);

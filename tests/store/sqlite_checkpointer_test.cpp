@@ -3,6 +3,7 @@
 #include "store/sqlite_checkpointer.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <cstdint>
@@ -20,7 +21,6 @@
 namespace tanpu::store {
 namespace {
 
-constexpr std::uintmax_t kPageBytes = 4096;
 constexpr std::size_t kRowBytes = std::size_t{256} * 1024;
 
 class SqliteCheckpointerTest : public ::testing::Test {
@@ -78,9 +78,9 @@ class SqliteCheckpointerTest : public ::testing::Test {
 };
 
 TEST_F(SqliteCheckpointerTest, CopiesTheWalIntoTheDatabaseFileInTheBackground) {
-  // One commit of more than kWakePages pages wakes the thread; the writer stays under
-  // kWalPagesMax, so only the thread can have copied anything.
-  const int rows = static_cast<int>(SqliteCheckpointer::kWakePages * kPageBytes / kRowBytes) + 8;
+  // One commit of more than kWakeBytes wakes the thread; the writer stays under kWalBytesMax, so
+  // only the thread can have copied anything.
+  const int rows = static_cast<int>(SqliteCheckpointer::kWakeBytes / kRowBytes) + 8;
   write(rows, rows);
   const std::uintmax_t data_bytes = static_cast<std::uintmax_t>(rows) * kRowBytes;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -91,9 +91,9 @@ TEST_F(SqliteCheckpointerTest, CopiesTheWalIntoTheDatabaseFileInTheBackground) {
 }
 
 TEST_F(SqliteCheckpointerTest, SteadyCommitsKeepTheWalBounded) {
-  // Three times kWalPagesMax, in commits of 1 MiB back to back: without the writer finishing the
+  // Three times kWalBytesMax, in commits of 1 MiB back to back: without the writer finishing the
   // copy, the WAL would hold all of it.
-  const std::uintmax_t max_bytes = SqliteCheckpointer::kWalPagesMax * kPageBytes;
+  const auto max_bytes = static_cast<std::uintmax_t>(SqliteCheckpointer::kWalBytesMax);
   const int rows = static_cast<int>(3 * max_bytes / kRowBytes);
   write(rows, 4);
   // Past the bound by a few commits at most: while the thread is copying, the writer's own
@@ -104,6 +104,28 @@ TEST_F(SqliteCheckpointerTest, SteadyCommitsKeepTheWalBounded) {
   auto count = writer_->query("SELECT count(*) FROM t");
   ASSERT_OK(count);
   EXPECT_EQ(count->i64(0, 0), rows);
+}
+
+// The page size is chosen when a database is created: a new one has SqliteConnection::kPageBytes,
+// one created before keeps its own (and the checkpointer's bounds stay in bytes).
+TEST_F(SqliteCheckpointerTest, NewDatabasesGetTheirPageSizeAndOldOnesKeepTheirs) {
+  auto page_size = [](SqliteConnection& c) {
+    auto rows = c.query("PRAGMA page_size");
+    EXPECT_TRUE(rows.has_value());
+    return rows ? rows->i64(0, 0) : 0;
+  };
+  EXPECT_EQ(page_size(*writer_), SqliteConnection::kPageBytes);
+  const std::string old_path = (folder_ / "old.db").string();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(old_path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA page_size=4096; CREATE TABLE t (k INTEGER PRIMARY KEY);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  auto old = SqliteConnection::open(old_path, {});
+  ASSERT_OK(old);
+  EXPECT_EQ(page_size(**old), 4096);
+  ASSERT_OK((*old)->exec("INSERT INTO t (k) VALUES (1)"));
 }
 
 }  // namespace
