@@ -607,6 +607,13 @@ struct Usage {
   }
 };
 using UsageKey = std::tuple<std::int64_t, std::string, std::string>;  // member, period, code
+// A usage row as the batch sees it: the stored totals with what the batch added, and the part the
+// batch added, which is written as the row's increment.
+struct UsageRow {
+  Usage total;
+  Usage added;
+};
+using UsageRows = std::map<UsageKey, UsageRow>;
 
 // Caps per member: per methodology per day and month (reduction and record count), and the
 // platform's daily points cap. A record over a cap is credited what is left (outcome capped).
@@ -617,7 +624,7 @@ using UsageKey = std::tuple<std::int64_t, std::string, std::string>;  // member,
 // code; the month rows are the member's rollup (records, reduction and points per month and
 // methodology). Databases from before ingest migration 5 also have code "*" rows holding points
 // alone; they are summed like the others and no longer written.
-Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::vector<Item>& items) {
+Result<UsageRows> load_usage(store::Connection& c, const std::vector<Item>& items) {
   // The (member, period) pairs the batch touches, every code of each: by primary-key prefix. A
   // member × period cross product would probe up to 27 times as many keys.
   std::set<std::pair<std::int64_t, std::string>> keys;
@@ -626,7 +633,7 @@ Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::ve
     keys.emplace(it.member_id, day_period(it));
     keys.emplace(it.member_id, month_period(it));
   }
-  std::map<UsageKey, Usage> usage;
+  UsageRows usage;
   store::KeyRows rows_of(c.dialect(),
                          {{"member_id", store::KeyType::bigint}, {"period", store::KeyType::text}});
   for (const auto& key : keys) rows_of.add({key.first, std::string_view(key.second)});
@@ -636,25 +643,26 @@ Result<std::map<UsageKey, Usage>> load_usage(store::Connection& c, const std::ve
       [&](const store::Rows& rows) {
         for (std::size_t r = 0; r < rows.size(); ++r)
           usage[{rows.i64(r, 0), std::string(rows.text(r, 1)), std::string(rows.text(r, 2))}] =
-              Usage{rows.i64(r, 3), rows.i64(r, 4), rows.i64(r, 5)};
+              UsageRow{.total = {.reduction_mg = rows.i64(r, 3),
+                                 .records = rows.i64(r, 4),
+                                 .points = rows.i64(r, 5)},
+                       .added = {}};
       });
   if (!loaded) return fail(loaded.error());
   return usage;
 }
 
 // A member's points of one day so far: the sum of the day's usage rows over every code.
-std::int64_t day_points(const std::map<UsageKey, Usage>& usage, std::int64_t member_id,
-                        const std::string& period) {
+std::int64_t day_points(const UsageRows& usage, std::int64_t member_id, const std::string& period) {
   std::int64_t points = 0;
   for (auto at = usage.lower_bound({member_id, period, std::string()});
        at != usage.end() && std::get<0>(at->first) == member_id && std::get<1>(at->first) == period;
        ++at)
-    points += at->second.points;
+    points += at->second.total.points;
   return points;
 }
 
-void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
-                const PipelineOptions& o) {
+void apply_caps(std::vector<Item>& items, UsageRows& usage, const PipelineOptions& o) {
   // Per (member, day period): the points of that day, summed from the loaded rows at the first
   // record of the member-day, before this batch adds to them.
   std::map<std::pair<std::int64_t, std::string>, std::int64_t> points_of_day;
@@ -666,8 +674,10 @@ void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
     const std::string period = day_period(it);
     auto [points_day, first] = points_of_day.try_emplace({it.member_id, period}, 0);
     if (first) points_day->second = day_points(usage, it.member_id, period);
-    Usage& day = usage[{it.member_id, period, meth.code}];
-    Usage& month = usage[{it.member_id, month_period(it), meth.code}];
+    UsageRow& day_row = usage[{it.member_id, period, meth.code}];
+    UsageRow& month_row = usage[{it.member_id, month_period(it), meth.code}];
+    const Usage& day = day_row.total;
+    const Usage& month = month_row.total;
     std::int64_t mg = full_mg;
     std::string cap;
     const auto limit = [&](std::int64_t max, std::int64_t used, const char* name) {
@@ -707,8 +717,10 @@ void apply_caps(std::vector<Item>& items, std::map<UsageKey, Usage>& usage,
     it.decided = true;
     it.store_row = true;
     const Usage credited{.reduction_mg = mg, .records = 1, .points = points};
-    day += credited;
-    month += credited;
+    for (UsageRow* row : {&day_row, &month_row}) {
+      row->total += credited;
+      row->added += credited;
+    }
     points_day->second += points;
   }
 }
@@ -897,24 +909,15 @@ Result<void> write_records(store::Connection& c, const Source& source,
   return c.bulk_insert("ingest_records", kColumns, values);
 }
 
-Result<void> write_usage(store::Connection& c, const std::map<UsageKey, Usage>& before,
-                         const std::map<UsageKey, Usage>& after) {
-  std::vector<Usage> deltas;
-  std::vector<const UsageKey*> keys;
-  for (const auto& [key, now] : after) {
-    const auto old = before.find(key);
-    const Usage was = old == before.end() ? Usage{} : old->second;
-    const Usage d{now.reduction_mg - was.reduction_mg, now.records - was.records,
-                  now.points - was.points};
-    if (d.reduction_mg == 0 && d.records == 0 && d.points == 0) continue;
-    deltas.push_back(d);
-    keys.push_back(&key);
-  }
+Result<void> write_usage(store::Connection& c, const UsageRows& usage) {
   std::vector<store::Param> values;
-  for (std::size_t i = 0; i < keys.size(); ++i)
-    values.insert(values.end(), {std::get<0>(*keys[i]), std::string_view(std::get<1>(*keys[i])),
-                                 std::string_view(std::get<2>(*keys[i])), deltas[i].reduction_mg,
-                                 deltas[i].records, deltas[i].points});
+  for (const auto& [key, row] : usage) {
+    const Usage& d = row.added;
+    if (d.reduction_mg == 0 && d.records == 0 && d.points == 0) continue;
+    values.insert(values.end(),
+                  {std::get<0>(key), std::string_view(std::get<1>(key)),
+                   std::string_view(std::get<2>(key)), d.reduction_mg, d.records, d.points});
+  }
   return store::upsert_rows(
       c, "ingest_member_usage", "member_id, period, code, reduction_mg, records, points", 6,
       "member_id, period, code",
@@ -1009,7 +1012,6 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
   if (auto r = apply_dedup(c, w.source, w.items); !r) return r;
   auto usage = load_usage(c, w.items);
   if (!usage) return fail(usage.error());
-  const std::map<UsageKey, Usage> before = *usage;
   apply_caps(w.items, *usage, options_);
   resolve_repeats(w.items);
   const Accounts* known = w.prefetched ? &w.prefetched->accounts : nullptr;
@@ -1024,7 +1026,7 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
       return fail(ErrorKind::unavailable, std::string(store::kRetryable), r.error().message);
     return r;
   }
-  if (auto r = write_usage(c, before, *usage); !r) return r;
+  if (auto r = write_usage(c, *usage); !r) return r;
   return write_rollups(c, w.items, options_.on_credited);
 }
 
@@ -1245,14 +1247,13 @@ Result<RecordOutcome> Pipeline::review(const ReviewDecision& d) {
     if (auto r = apply_dedup(c, source, items); !r) return r;
     auto usage = load_usage(c, items);
     if (!usage) return fail(usage.error());
-    const std::map<UsageKey, Usage> before = *usage;
     apply_caps(items, *usage, options_);
     TANPU_ASSERT(it.decided && it.store_row);  // duplicate, credited or capped
     if (auto r = post_credits(c, source, items, ledger_, members_, now_us, options_.points); !r)
       return r;
     const std::string prov = it.q ? it.provenance : std::string(kNoProvenance);
     if (auto r = write_review(c, d.source_id, it, prov, d, now_us); !r) return r;
-    if (auto r = write_usage(c, before, *usage); !r) return r;
+    if (auto r = write_usage(c, *usage); !r) return r;
     if (auto r = write_rollups(c, items, options_.on_credited); !r) return r;
     answer = it.out;
     return {};
