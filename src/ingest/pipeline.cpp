@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -216,10 +217,18 @@ using Accounts = std::unordered_map<std::int64_t, members::Members::LedgerAccoun
 // records, with the source's consents version they were read at (read first: a change after it
 // moves the version), and their members' ledger accounts, which never change. The job uses the
 // grants only if it reads the same version; otherwise, and without them, it reads its own.
+//
+// And the external ids of the batch's open records that were already stored. The job looks up the
+// stored outcomes of those alone: an id stored since then either fails the job's insert of its
+// record (unique), or, if the job decided the record without keeping it (a refusal), is found by
+// a look-up of those few ids at the end (replays_missed). Either way the job runs again reading
+// every id (replays_known false), and answers the replay.
 struct Prefetched {
   std::int64_t consents_version = 0;
   Grants grants;
   Accounts accounts;
+  std::unordered_set<std::string> stored_ids;
+  bool replays_known = true;
 };
 Result<std::optional<Prefetched>> prefetch(store::Store& store, members::Members& members,
                                            const Source& source, const std::vector<Item>& items);
@@ -348,10 +357,16 @@ namespace {
 
 // Earlier outcomes of the batch's external ids: a replay answers its original outcome, the same id
 // with other content is refused.
-Result<void> apply_replays(store::Connection& c, const Source& source, std::vector<Item>& items) {
+//
+// only: when set, just the ids in it are looked up (Prefetched::stored_ids).
+Result<void> apply_replays(store::Connection& c, const Source& source, std::vector<Item>& items,
+                           const std::unordered_set<std::string>* only = nullptr) {
   std::vector<std::size_t> open;
   for (std::size_t i = 0; i < items.size(); ++i)
-    if (!items[i].decided && items[i].first_of_id == SIZE_MAX) open.push_back(i);
+    if (!items[i].decided && items[i].first_of_id == SIZE_MAX &&
+        (only == nullptr || only->contains(items[i].external_id)))
+      open.push_back(i);
+  if (open.empty()) return {};
   std::unordered_map<std::string, std::size_t> by_id;
   // The source is a key column, not a parameter: on SQLite a parameter compared with source_id
   // makes every run of the statement re-plan it (the claims' partial index is on source_id), which
@@ -388,6 +403,40 @@ Result<void> apply_replays(store::Connection& c, const Source& source, std::vect
           it.decided = true;
         }
       });
+}
+
+// The external ids among `ids` that the source has stored.
+Result<std::unordered_set<std::string>> stored_ids(store::Connection& c, const Source& source,
+                                                   const std::vector<std::string_view>& ids) {
+  std::unordered_set<std::string> out;
+  if (ids.empty()) return out;
+  store::KeyRows keys(c.dialect(), {{.name = "source_id", .type = store::KeyType::text},
+                                    {.name = "external_id", .type = store::KeyType::text}});
+  for (const std::string_view id : ids) keys.add({std::string_view(source.id), id});
+  auto found = keys.join(c, "r.external_id", "ingest_records", "r",
+                         "r.source_id = k.source_id AND r.external_id = k.external_id", {},
+                         [&](const store::Rows& rows) {
+                           for (std::size_t r = 0; r < rows.size(); ++r)
+                             out.emplace(rows.text(r, 0));
+                         });
+  if (!found) return fail(found.error());
+  return out;
+}
+
+// With the replays read ahead: whether a record the job refused without keeping it (no consent,
+// not quantified) was stored since the read, so that the job must run again to answer the replay.
+// Records it keeps need no look-up: their insert fails instead.
+Result<bool> replays_missed(store::Connection& c, const Source& source,
+                            const std::vector<Item>& items, const std::vector<bool>& was_open,
+                            const std::unordered_set<std::string>& looked_up) {
+  std::vector<std::string_view> ids;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    if (was_open[i] && items[i].decided && !items[i].store_row &&
+        !looked_up.contains(items[i].external_id))
+      ids.push_back(items[i].external_id);
+  auto found = stored_ids(c, source, ids);
+  if (!found) return fail(found.error());
+  return !found->empty();
 }
 
 // Live consents of the batch's partner users: the member, and the scenarios granted. Read for
@@ -440,6 +489,12 @@ Result<std::optional<Prefetched>> prefetch(store::Store& store, members::Members
   auto accounts = members.ledger_accounts(**lease, ids);
   if (!accounts) return fail(accounts.error());
   p.accounts = std::move(*accounts);
+  std::vector<std::string_view> open_ids;
+  for (const auto& it : items)
+    if (!it.decided && it.first_of_id == SIZE_MAX) open_ids.emplace_back(it.external_id);
+  auto stored = stored_ids(**lease, source, open_ids);
+  if (!stored) return fail(stored.error());
+  p.stored_ids = std::move(*stored);
   return p;
 }
 
@@ -1006,9 +1061,25 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
   members.reserve((*grants)->size());
   for (const auto& [ref, grant] : **grants) members.push_back(grant.member_id);
   if (auto r = lock_members(c, std::move(members)); !r) return r;
-  if (auto r = apply_replays(c, w.source, w.items); !r) return r;
+  const bool replays_known = w.prefetched && w.prefetched->replays_known;
+  if (auto r =
+          apply_replays(c, w.source, w.items, replays_known ? &w.prefetched->stored_ids : nullptr);
+      !r)
+    return r;
+  std::vector<bool> was_open(w.items.size());
+  for (std::size_t i = 0; i < w.items.size(); ++i)
+    was_open[i] = !w.items[i].decided && w.items[i].first_of_id == SIZE_MAX;
   apply_consent(**grants, w.items);
   apply_quantification(w.items, options_);
+  if (replays_known) {
+    auto missed = replays_missed(c, w.source, w.items, was_open, w.prefetched->stored_ids);
+    if (!missed) return fail(missed.error());
+    if (*missed) {
+      w.prefetched->replays_known = false;
+      return fail(ErrorKind::unavailable, std::string(store::kRetryable),
+                  "an external_id of the batch was stored since it was read ahead");
+    }
+  }
   if (auto r = apply_dedup(c, w.source, w.items); !r) return r;
   auto usage = load_usage(c, w.items);
   if (!usage) return fail(usage.error());
@@ -1022,8 +1093,10 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
   if (auto r = write_records(c, w.source, w.items, w.now_us); !r) {
     // Another transaction stored one of these external ids meanwhile (the same id for another
     // member, so another member's lock): run the batch again, which then finds it.
-    if (r.error().code == store::kUniqueViolation)
+    if (r.error().code == store::kUniqueViolation) {
+      if (w.prefetched) w.prefetched->replays_known = false;
       return fail(ErrorKind::unavailable, std::string(store::kRetryable), r.error().message);
+    }
     return r;
   }
   if (auto r = write_usage(c, *usage); !r) return r;

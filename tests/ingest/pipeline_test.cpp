@@ -192,6 +192,35 @@ TEST_P(PipelineTest, AGrantRevokedAfterTheReadAheadRefusesTheRecord) {
             "no_consent");
 }
 
+// A record stored by another request between the pipeline's read ahead and its job is a replay,
+// whether the job would keep the record (its insert fails) or refuse it without keeping it.
+TEST_P(PipelineTest, AnIdStoredAfterTheReadAheadAnswersTheReplay) {
+  const auto metro = source("Wuhan Metro", {"metro"});
+  const auto alice = must_register(std::nullopt, "alice@example.com");
+  bind(metro, "u-alice", alice.id);
+  const auto batch = [](const std::string& id) {
+    return json::array({ride(id, "u-alice", kMorning, 12.5)}).dump();
+  };
+  for (const bool revoke : {false, true}) {
+    const std::string id = revoke ? "r2" : "r1";
+    InterleavingStore store(db_->store(), [&] {
+      auto first = pipeline_->ingest(metro, batch(id));  // on the store itself
+      ASSERT_OK(first);
+      EXPECT_EQ((*first)[0].outcome, "credited");
+      if (revoke) ASSERT_OK(consents_->revoke(alice.id, metro.id));
+    });
+    ingest::Pipeline late(store, *ledger_, *members_, *pool_, clock_, ingest::PipelineOptions());
+    auto out = late.ingest(metro, batch(id));
+    ASSERT_OK(out);
+    ASSERT_EQ(out->size(), 1u);
+    EXPECT_EQ((*out)[0].outcome, "credited") << (revoke ? "refused in the job" : "kept");
+    EXPECT_TRUE((*out)[0].replay);
+    EXPECT_EQ((*out)[0].reduction_mg, 980000);
+  }
+  EXPECT_EQ(balance(alice.co2e_account_id), 2 * 980000);  // each once
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM ingest_records"), 2);
+}
+
 TEST_P(PipelineTest, OneBadRecordNeverSinksTheBatch) {
   const auto metro = source("Wuhan Metro", {"metro"});
   const auto alice = must_register(std::nullopt, "alice@example.com");
