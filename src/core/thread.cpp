@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <string>
 
 namespace tanpu {
@@ -26,7 +25,7 @@ void name_this_thread(const char* name) {
 }
 
 int this_thread_nice() {
-  errno = 0;  // -1 is a valid answer: errno tells it from a failure, which cannot happen for self
+  // Cannot fail for the calling thread (-1 is a nice value, not an error, here).
   return getpriority(PRIO_PROCESS, this_tid());
 }
 
