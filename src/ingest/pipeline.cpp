@@ -355,54 +355,65 @@ Result<std::vector<RecordOutcome>> Pipeline::ingest(const Source& source, std::s
 
 namespace {
 
+// A record the transaction still has to decide: not decided before it, nor a repeat of an id
+// earlier in the batch (which answers like its first occurrence).
+bool is_open(const Item& it) {
+  return !it.decided && it.first_of_id == SIZE_MAX;
+}
+
+// The keys of the source's records with these external ids, to join with ingest_records. The
+// source is a key column, not a parameter: on SQLite a parameter compared with source_id makes
+// every run of the statement re-plan it (the claims' partial index is on source_id), which for a
+// VALUES list of a thousand keys cost more than the look-up itself.
+template <typename Ids>
+store::KeyRows record_keys(store::Dialect dialect, const Source& source, const Ids& ids) {
+  store::KeyRows keys(dialect, {{.name = "source_id", .type = store::KeyType::text},
+                                {.name = "external_id", .type = store::KeyType::text}});
+  for (const auto& id : ids) keys.add({std::string_view(source.id), std::string_view(id)});
+  return keys;
+}
+
 // Earlier outcomes of the batch's external ids: a replay answers its original outcome, the same id
 // with other content is refused.
 //
 // only: when set, just the ids in it are looked up (Prefetched::stored_ids).
 Result<void> apply_replays(store::Connection& c, const Source& source, std::vector<Item>& items,
                            const std::unordered_set<std::string>* only = nullptr) {
-  std::vector<std::size_t> open;
-  for (std::size_t i = 0; i < items.size(); ++i)
-    if (!items[i].decided && items[i].first_of_id == SIZE_MAX &&
-        (only == nullptr || only->contains(items[i].external_id)))
-      open.push_back(i);
-  if (open.empty()) return {};
   std::unordered_map<std::string, std::size_t> by_id;
-  // The source is a key column, not a parameter: on SQLite a parameter compared with source_id
-  // makes every run of the statement re-plan it (the claims' partial index is on source_id), which
-  // for a VALUES list of a thousand keys cost more than the look-up itself.
-  store::KeyRows keys(c.dialect(),
-                      {{"source_id", store::KeyType::text}, {"external_id", store::KeyType::text}});
-  for (std::size_t i : open) {
+  std::vector<std::string_view> ids;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (!is_open(items[i]) || (only != nullptr && !only->contains(items[i].external_id))) continue;
     by_id[items[i].external_id] = i;
-    keys.add({std::string_view(source.id), std::string_view(items[i].external_id)});
+    ids.emplace_back(items[i].external_id);
   }
-  return keys.join(
-      c,
-      "r.external_id, r.content_hash, r.outcome, r.reason, r.reduction_mg, r.points, "
-      "r.methodology, r.duplicate_of, r.provisional, r.review_reason",
-      "ingest_records", "r", "r.source_id = k.source_id AND r.external_id = k.external_id", {},
-      [&](const store::Rows& rows) {
-        for (std::size_t r = 0; r < rows.size(); ++r) {
-          Item& it = items[by_id.at(std::string(rows.text(r, 0)))];
-          if (it.decided) continue;  // the padding of a VALUES list finds its last row again
-          if (rows.text(r, 1) != it.content_hash) {
-            reject(it, "conflict", "this external_id was sent before with other content",
-                   "external_id");
-            continue;
-          }
-          it.out.outcome = std::string(rows.text(r, 2));
-          it.out.reason = std::string(rows.text(r, 3));
-          it.out.reduction_mg = rows.i64(r, 4);
-          it.out.points = rows.i64(r, 5);
-          it.out.methodology = std::string(rows.text(r, 6));
-          it.out.duplicate_of = std::string(rows.text(r, 7));
-          it.out.provisional = rows.i64(r, 8) != 0;
-          it.out.message = std::string(rows.text(r, 9));  // a reviewer's reason for a rejection
-          it.out.replay = true;
-          it.decided = true;
-        }
-      });
+  if (ids.empty()) return {};
+  return record_keys(c.dialect(), source, ids)
+      .join(c,
+            "r.external_id, r.content_hash, r.outcome, r.reason, r.reduction_mg, r.points, "
+            "r.methodology, r.duplicate_of, r.provisional, r.review_reason",
+            "ingest_records", "r", "r.source_id = k.source_id AND r.external_id = k.external_id",
+            {}, [&](const store::Rows& rows) {
+              for (std::size_t r = 0; r < rows.size(); ++r) {
+                Item& it = items[by_id.at(std::string(rows.text(r, 0)))];
+                if (it.decided) continue;  // the padding of a VALUES list finds its last row again
+                if (rows.text(r, 1) != it.content_hash) {
+                  reject(it, "conflict", "this external_id was sent before with other content",
+                         "external_id");
+                  continue;
+                }
+                it.out.outcome = std::string(rows.text(r, 2));
+                it.out.reason = std::string(rows.text(r, 3));
+                it.out.reduction_mg = rows.i64(r, 4);
+                it.out.points = rows.i64(r, 5);
+                it.out.methodology = std::string(rows.text(r, 6));
+                it.out.duplicate_of = std::string(rows.text(r, 7));
+                it.out.provisional = rows.i64(r, 8) != 0;
+                it.out.message =
+                    std::string(rows.text(r, 9));  // a reviewer's reason for a rejection
+                it.out.replay = true;
+                it.decided = true;
+              }
+            });
 }
 
 // The external ids among `ids` that the source has stored.
@@ -410,10 +421,8 @@ Result<std::unordered_set<std::string>> stored_ids(store::Connection& c, const S
                                                    const std::vector<std::string_view>& ids) {
   std::unordered_set<std::string> out;
   if (ids.empty()) return out;
-  store::KeyRows keys(c.dialect(), {{.name = "source_id", .type = store::KeyType::text},
-                                    {.name = "external_id", .type = store::KeyType::text}});
-  for (const std::string_view id : ids) keys.add({std::string_view(source.id), id});
-  auto found = keys.join(c, "r.external_id", "ingest_records", "r",
+  auto found = record_keys(c.dialect(), source, ids)
+                   .join(c, "r.external_id", "ingest_records", "r",
                          "r.source_id = k.source_id AND r.external_id = k.external_id", {},
                          [&](const store::Rows& rows) {
                            for (std::size_t r = 0; r < rows.size(); ++r)
@@ -445,7 +454,7 @@ Result<bool> replays_missed(store::Connection& c, const Source& source,
 std::vector<std::string> open_refs(const std::vector<Item>& items) {
   std::vector<std::string> refs;
   for (const auto& it : items)
-    if (!it.decided && it.first_of_id == SIZE_MAX) refs.push_back(it.user_ref);
+    if (is_open(it)) refs.push_back(it.user_ref);
   std::ranges::sort(refs);
   refs.erase(std::ranges::unique(refs).begin(), refs.end());
   return refs;
@@ -491,7 +500,7 @@ Result<std::optional<Prefetched>> prefetch(store::Store& store, members::Members
   p.accounts = std::move(*accounts);
   std::vector<std::string_view> open_ids;
   for (const auto& it : items)
-    if (!it.decided && it.first_of_id == SIZE_MAX) open_ids.emplace_back(it.external_id);
+    if (is_open(it)) open_ids.emplace_back(it.external_id);
   auto stored = stored_ids(**lease, source, open_ids);
   if (!stored) return fail(stored.error());
   p.stored_ids = std::move(*stored);
@@ -502,7 +511,7 @@ Result<std::optional<Prefetched>> prefetch(store::Store& store, members::Members
 // scenario.
 void apply_consent(const Grants& live, std::vector<Item>& items) {
   for (auto& it : items) {
-    if (it.decided || it.first_of_id != SIZE_MAX) continue;
+    if (!is_open(it)) continue;
     const auto found = live.find(it.user_ref);
     if (found == live.end()) {
       reject(it, "no_consent", "this user has no live grant for the source", "user_ref");
@@ -571,7 +580,7 @@ Result<void> lock_members(store::Connection& c, std::vector<std::int64_t> ids) {
 // Quantification results: refusals and ineligible records are rejected; review scenarios wait.
 void apply_quantification(std::vector<Item>& items, const PipelineOptions& o) {
   for (auto& it : items) {
-    if (it.decided || it.first_of_id != SIZE_MAX) continue;
+    if (!is_open(it)) continue;
     if (it.q_error) {
       reject(it, it.q_error->code, it.q_error->message, it.q_error->field);
       continue;
@@ -601,7 +610,7 @@ Result<void> apply_dedup(store::Connection& c, const Source& source, std::vector
   // window spanning the whole batch would read every record of its members in those days.
   std::vector<std::array<std::int64_t, 3>> windows;  // member, from, to
   for (const auto& it : items) {
-    if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
+    if (!is_open(it) || !it.q) continue;
     const std::int64_t w = it.q->outcome.methodology->dedup_window_s * 1'000'000;
     if (w == 0) continue;
     windows.push_back({it.member_id, it.occurred_us - w, it.occurred_us + w});
@@ -636,7 +645,7 @@ Result<void> apply_dedup(store::Connection& c, const Source& source, std::vector
                 });
   if (!searched) return searched;
   for (auto& it : items) {
-    if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
+    if (!is_open(it) || !it.q) continue;
     const std::int64_t w = it.q->outcome.methodology->dedup_window_s * 1'000'000;
     const auto found = seen.find(it.member_id);
     if (w == 0 || found == seen.end()) continue;
@@ -684,7 +693,7 @@ Result<UsageRows> load_usage(store::Connection& c, const std::vector<Item>& item
   // member × period cross product would probe up to 27 times as many keys.
   std::set<std::pair<std::int64_t, std::string>> keys;
   for (const auto& it : items) {
-    if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
+    if (!is_open(it) || !it.q) continue;
     keys.emplace(it.member_id, day_period(it));
     keys.emplace(it.member_id, month_period(it));
   }
@@ -722,7 +731,7 @@ void apply_caps(std::vector<Item>& items, UsageRows& usage, const PipelineOption
   // record of the member-day, before this batch adds to them.
   std::map<std::pair<std::int64_t, std::string>, std::int64_t> points_of_day;
   for (auto& it : items) {
-    if (it.decided || it.first_of_id != SIZE_MAX || !it.q) continue;
+    if (!is_open(it) || !it.q) continue;
     const m::Methodology& meth = *it.q->outcome.methodology;
     const std::int64_t full_mg = it.q->outcome.reduction_mg;
     const std::int64_t full_points = it.q->outcome.points;
@@ -1067,8 +1076,7 @@ Result<void> Pipeline::run(store::Connection& c, Work& w) {
       !r)
     return r;
   std::vector<bool> was_open(w.items.size());
-  for (std::size_t i = 0; i < w.items.size(); ++i)
-    was_open[i] = !w.items[i].decided && w.items[i].first_of_id == SIZE_MAX;
+  for (std::size_t i = 0; i < w.items.size(); ++i) was_open[i] = is_open(w.items[i]);
   apply_consent(**grants, w.items);
   apply_quantification(w.items, options_);
   if (replays_known) {
